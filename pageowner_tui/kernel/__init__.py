@@ -1,0 +1,1 @@
+"""What the running system offers: kernel release, tracefs, debugfs, kallsyms, kpageflags, ..."""

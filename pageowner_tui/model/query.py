@@ -1,0 +1,210 @@
+"""Queries over a snapshot as pure functions: filter, threshold, sort, top N.
+
+``view(snapshot, query, previous=..., baseline=...)`` is what the TUI and the batch ``top``
+both call; it returns ``Row``s in display order.  Sorting and filtering never touch
+Textual, so the same query gives the same rows in a test, a script and the screen.
+
+Filter syntax (``StackFilter.parse``): words are ANDed; a word may be prefixed with
+``frame:``, ``module:``, ``comm:``, ``pid:`` or ``id:`` to search one field; a bare word
+searches frames, modules and comms.  In regex mode each word is a Python regular
+expression (case-insensitive); otherwise a case-insensitive substring.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from pageowner_tui.model.delta import SnapshotDelta
+from pageowner_tui.model.snapshot import Breakdown, Snapshot, StackStat
+
+__all__ = [
+    "FilterError",
+    "Query",
+    "Row",
+    "SORT_KEYS",
+    "StackFilter",
+    "view",
+]
+
+
+class FilterError(ValueError):
+    """A filter that cannot be used (bad regex, unknown field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One stack as a view shows it."""
+
+    stat: StackStat
+    delta: int = 0  # pages since the previous snapshot
+    rate: float = 0.0  # pages per second since the previous snapshot
+    since_baseline: int | None = None  # pages since the marked baseline, if any
+    percent: float = 0.0  # of the snapshot's total pages
+
+    @property
+    def id(self) -> str:
+        return self.stat.id
+
+    @property
+    def pages(self) -> int:
+        return self.stat.pages
+
+
+FIELDS = ("frame", "module", "comm", "pid", "id")
+
+
+@dataclass(frozen=True)
+class _Term:
+    field: str  # one of FIELDS or "" for any
+    matches: Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class StackFilter:
+    """A parsed filter; ``StackFilter.parse("")`` matches everything."""
+
+    text: str = ""
+    regex: bool = False
+    terms: tuple[_Term, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str, *, regex: bool = False) -> "StackFilter":
+        terms = []
+        for word in text.split():
+            name, sep, pattern = word.partition(":")
+            if sep and name in FIELDS and pattern:
+                field_name = name
+            else:
+                field_name, pattern = "", word
+            terms.append(_Term(field_name, _matcher(pattern, regex)))
+        return cls(text=text, regex=regex, terms=tuple(terms))
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+    def matches(self, stat: StackStat) -> bool:
+        return all(_term_matches(term, stat) for term in self.terms)
+
+
+def _matcher(pattern: str, regex: bool) -> Callable[[str], bool]:
+    if regex:
+        try:
+            compiled = re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            raise FilterError(f"bad regular expression {pattern!r}: {exc}") from None
+        return lambda text: compiled.search(text) is not None
+    needle = pattern.lower()
+    return lambda text: needle in text.lower()
+
+
+def _term_matches(term: _Term, stat: StackStat) -> bool:
+    stack = stat.stack
+    if term.field == "id":
+        return term.matches(stack.id)
+    if term.field == "frame":
+        return term.matches(stack.text)
+    if term.field == "module":
+        return any(term.matches(m) for m in stack.modules)
+    if term.field == "comm":
+        return any(term.matches(c) for c in stat.breakdown(Breakdown.COMM))
+    if term.field == "pid":
+        return any(term.matches(p) for p in stat.breakdown(Breakdown.PID))
+    return (
+        term.matches(stack.text)
+        or any(term.matches(c) for c in stat.breakdown(Breakdown.COMM))
+    )
+
+
+# Sort keys: name -> (key function, its natural direction is descending?)
+_SortKey = Callable[[Row], object]
+SORT_KEYS: dict[str, tuple[_SortKey, bool]] = {
+    "pages": (lambda r: r.stat.pages, True),
+    "delta": (lambda r: r.delta, True),
+    "rate": (lambda r: r.rate, True),
+    "baseline": (lambda r: r.since_baseline or 0, True),
+    "percent": (lambda r: r.percent, True),
+    "allocations": (lambda r: r.stat.allocations, True),
+    "caller": (lambda r: r.stat.stack.caller_function, False),
+    "module": (lambda r: r.stat.stack.modules[:1] or ("~",), False),
+    "frames": (lambda r: len(r.stat.stack.frames), True),
+    "id": (lambda r: r.stat.stack.id, False),
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to show: the same object drives the TUI and ``top``."""
+
+    sort: str = "pages"
+    reverse: bool = False  # invert the key's natural direction
+    filter: StackFilter = field(default_factory=StackFilter)
+    threshold: int = 0  # minimum pages
+    limit: int | None = None  # top N after sorting
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORT_KEYS:
+            raise ValueError(f"unknown sort key {self.sort!r}; choose from {', '.join(SORT_KEYS)}")
+        if self.threshold < 0:
+            raise ValueError("threshold must be 0 or more pages")
+        if self.limit is not None and self.limit < 0:
+            raise ValueError("limit must be 0 or more rows")
+
+    def with_(self, **changes: object) -> "Query":
+        return replace(self, **changes)
+
+
+def view(
+    snapshot: Snapshot,
+    query: Query = Query(),
+    *,
+    previous: Snapshot | None = None,
+    baseline: Snapshot | None = None,
+) -> list[Row]:
+    """Rows of ``snapshot`` selected and ordered by ``query``."""
+    delta = SnapshotDelta(previous, snapshot) if previous is not None else None
+    base = SnapshotDelta(baseline, snapshot) if baseline is not None else None
+    total = snapshot.total_pages or 1
+    rows = [
+        _row(stat, total, delta, base)
+        for stat in select(snapshot.stacks.values(), query)
+    ]
+    return order(rows, query)
+
+
+def select(stats: Iterable[StackStat], query: Query) -> Iterable[StackStat]:
+    threshold = query.threshold
+    flt = query.filter
+    for stat in stats:
+        if stat.pages < threshold:
+            continue
+        if flt and not flt.matches(stat):
+            continue
+        yield stat
+
+
+def order(rows: list[Row], query: Query) -> list[Row]:
+    key, natural_desc = SORT_KEYS[query.sort]
+    descending = natural_desc != query.reverse
+    # Ties are broken by stack id so the order is stable across refreshes.
+    rows.sort(key=lambda r: r.stat.stack.id)
+    rows.sort(key=key, reverse=descending)
+    if query.limit is not None:
+        del rows[query.limit:]
+    return rows
+
+
+def _row(
+    stat: StackStat,
+    total: int,
+    delta: SnapshotDelta | None,
+    base: SnapshotDelta | None,
+) -> Row:
+    return Row(
+        stat=stat,
+        delta=delta.change(stat.id) if delta else 0,
+        rate=delta.rate(stat.id) if delta else 0.0,
+        since_baseline=base.change(stat.id) if base else None,
+        percent=100.0 * stat.pages / total,
+    )

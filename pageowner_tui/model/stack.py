@@ -1,0 +1,165 @@
+"""Allocation stacks, interned: a stack's text is stored once however often it is used.
+
+A frame is kept exactly as the kernel's ``%pS`` prints it, without the one leading space
+that page_owner puts before each frame: ``sym+0xoff/0xsize`` with an optional
+`` [module]`` suffix.  ``Stack.text`` is the block as the kernel prints it (one leading
+space per frame, each line ending in a newline), which every text writer reuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import weakref
+from collections.abc import Iterable
+
+__all__ = [
+    "Stack",
+    "intern_stack",
+    "intern_stack_text",
+    "frame_function",
+    "frame_module",
+    "is_allocator_frame",
+]
+
+
+class Stack:
+    """One allocation stack. Immutable; compare and hash by id."""
+
+    __slots__ = ("id", "frames", "text", "__weakref__")
+
+    id: str
+    frames: tuple[str, ...]
+    text: str
+
+    def __init__(self, frames: tuple[str, ...], text: str) -> None:
+        object.__setattr__(self, "frames", frames)
+        object.__setattr__(self, "text", text)
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8)
+        object.__setattr__(self, "id", digest.hexdigest())
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Stack is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Stack) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        head = self.frames[0] if self.frames else "<empty>"
+        return f"Stack({self.id}, {len(self.frames)} frames, {head!r})"
+
+    @property
+    def caller(self) -> str:
+        """The first frame outside the allocators' own functions (the useful name)."""
+        for frame in self.frames:
+            if not is_allocator_frame(frame):
+                return frame
+        return self.frames[-1] if self.frames else ""
+
+    @property
+    def caller_function(self) -> str:
+        return frame_function(self.caller)
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """Modules named in the frames (``[ext4]``), in order of first appearance."""
+        seen: dict[str, None] = {}
+        for frame in self.frames:
+            module = frame_module(frame)
+            if module:
+                seen.setdefault(module, None)
+        return tuple(seen)
+
+
+_lock = threading.Lock()
+_by_text: "weakref.WeakValueDictionary[str, Stack]" = weakref.WeakValueDictionary()
+
+
+def intern_stack_text(text: str) -> Stack:
+    """The one Stack for a block of frame lines as the kernel prints them.
+
+    ``text`` is one line per frame, each starting with one space and ending in ``\\n``.
+    """
+    stack = _by_text.get(text)
+    if stack is not None:
+        return stack
+    frames = tuple(line[1:] if line.startswith(" ") else line for line in text.splitlines())
+    with _lock:
+        stack = _by_text.get(text)
+        if stack is None:
+            stack = Stack(frames, text)
+            _by_text[text] = stack
+    return stack
+
+
+def intern_stack(frames: Iterable[str]) -> Stack:
+    """The one Stack for these frames (each without its leading space)."""
+    text = "".join(f" {frame}\n" for frame in frames)
+    return intern_stack_text(text)
+
+
+_MODULE_RE = re.compile(r" \[([^\]]+)\]$")
+
+
+def frame_function(frame: str) -> str:
+    """``sym`` of ``sym+0xoff/0xsize [mod]``; the frame itself when it has no offset."""
+    frame = frame.strip()
+    plus = frame.find("+")
+    if plus > 0:
+        return frame[:plus]
+    space = frame.find(" ")
+    return frame[:space] if space > 0 else frame
+
+
+def frame_module(frame: str) -> str:
+    match = _MODULE_RE.search(frame)
+    return match.group(1) if match else ""
+
+
+# The page allocator, its folio and bulk wrappers, and the slab and vmalloc internals
+# that only pass a page on: a stack's "caller" is the first frame not in this list.
+_ALLOCATOR_PREFIXES = (
+    "post_alloc_hook",
+    "prep_new_page",
+    "get_page_from_freelist",
+    "__alloc_pages",
+    "alloc_pages",
+    "__alloc_frozen_pages",
+    "alloc_frozen_pages",
+    "__folio_alloc",
+    "folio_alloc",
+    "vma_alloc_folio",
+    "alloc_slab_page",
+    "allocate_slab",
+    "new_slab",
+    "___slab_alloc",
+    "__slab_alloc",
+    "slab_alloc_node",
+    "kmem_cache_alloc",
+    "__kmem_cache_alloc",
+    "kmalloc_",
+    "__kmalloc",
+    "kmalloc_large",
+    "kmalloc_trace",
+    "__vmalloc",
+    "vmalloc",
+    "vm_area_alloc_pages",
+    "__get_free_pages",
+    "get_zeroed_page",
+    "__page_frag_alloc",
+    "page_frag_alloc",
+    "__page_cache_alloc",
+    "alloc_pages_exact",
+    "__alloc_pages_bulk",
+    "alloc_pages_bulk",
+    "__rmqueue",
+    "rmqueue",
+)
+
+
+def is_allocator_frame(frame: str) -> bool:
+    return frame_function(frame).startswith(_ALLOCATOR_PREFIXES)
