@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from pageowner_tui.model.snapshot import PageRecord, Snapshot
 
-__all__ = ["Cancelled", "Capabilities", "Source", "ProgressCallback"]
+__all__ = ["Cancelled", "Capabilities", "Source", "ProgressCallback", "TimeTravel"]
 
 
 # Called during long reads with (done, total); total is 0 when unknown.  Returning True
@@ -44,7 +44,33 @@ class Source(Protocol):
         ...
 
     def pages(self, pfn_start: int, pfn_end: int) -> Iterable[PageRecord]:
-        """Allocations whose head PFN is in [pfn_start, pfn_end)."""
+        """Allocations whose head PFN is in [pfn_start, pfn_end) (capabilities().pfn_ranges)."""
+        ...
+
+    def records(self, progress: ProgressCallback | None = None) -> Iterable[PageRecord]:
+        """Every live allocation, for a per-allocation export (capabilities().records).
+
+        May be expensive (the debugfs source reads the whole page_owner file): only call
+        it when the user asked for something that needs it.
+        """
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class TimeTravel(Protocol):
+    """What a replay source adds: a sequence of frames to move through.
+
+    ``snapshot()`` on such a source returns the frame at ``position`` (and, while playing,
+    the caller advances with ``step``).  Frames are ordered by time.
+    """
+
+    def frame_times(self) -> Sequence[float]: ...  # epoch seconds of every frame so far
+
+    @property
+    def position(self) -> int: ...  # index of the current frame
+
+    def seek(self, when: float) -> Snapshot: ...  # last frame at or before ``when``
+
+    def step(self, n: int) -> Snapshot: ...  # move n frames (negative: back), clamped
