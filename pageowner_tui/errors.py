@@ -39,3 +39,7 @@ class SourceUnavailable(UserError):
     """A live source cannot run here; the message says what is missing and what to do."""
 
     exit_status = 3
+
+
+class Cancelled(Exception):
+    """A long read was cancelled through its progress callback (not an error)."""

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from pageowner_tui.errors import Cancelled
 from pageowner_tui.model.snapshot import PageRecord, Snapshot
 
 __all__ = ["Cancelled", "Capabilities", "Source", "ProgressCallback", "TimeTravel"]
@@ -14,10 +15,6 @@ __all__ = ["Cancelled", "Capabilities", "Source", "ProgressCallback", "TimeTrave
 # Called during long reads with (done, total); total is 0 when unknown.  Returning True
 # asks the reader to stop (cancel); the reader then raises Cancelled.
 ProgressCallback = Callable[[int, int], "bool | None"]
-
-
-class Cancelled(Exception):
-    """A long read was cancelled through its progress callback."""
 
 
 @dataclass(frozen=True)
