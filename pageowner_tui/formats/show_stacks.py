@@ -88,7 +88,7 @@ def parse(text: str, path: str = "<string>") -> ShowStacks:
                     path,
                     start_line + n_frames + offset,
                     "a frame (' sym+0xoff/0xsize') or 'nr_base_pages: N' / 'handle: H'",
-                    line,
+                    line if line else "an empty line (records are separated by exactly one)",
                 )
             labels.append((label, value, start_line + n_frames + offset))
         kind = _variant_of(n_frames, [label for label, _, _ in labels])
