@@ -13,7 +13,7 @@ expression (case-insensitive); otherwise a case-insensitive substring.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from pageowner_tui.model.delta import SnapshotDelta
@@ -25,6 +25,8 @@ __all__ = [
     "Row",
     "SORT_KEYS",
     "StackFilter",
+    "rank",
+    "row_of",
     "view",
 ]
 
@@ -68,6 +70,10 @@ class StackFilter:
     text: str = ""
     regex: bool = False
     terms: tuple[_Term, ...] = ()
+    # Per stack id, what the stack-only part of each term gave (see ``rank``): a stack's
+    # frames never change, so a live view filters 100k stacks by dict look-ups after the
+    # first tick instead of running every regex again.
+    _memo: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     @classmethod
     def parse(cls, text: str, *, regex: bool = False) -> "StackFilter":
@@ -208,3 +214,134 @@ def _row(
         since_baseline=base.change(stat.id) if base else None,
         percent=100.0 * stat.pages / total,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# The fast path for live views: ``rank`` orders stack ids without building a Row per stack
+# (a refresh over 100k stacks builds Rows only for the rows on screen, with ``row_of``).
+# It returns exactly ``[row.id for row in view(...)]``; tests/tui/test_rank.py checks that.
+
+_STACK_ONLY_FIELDS = ("id", "frame", "module")
+
+
+def _stack_part(term: _Term, stat: StackStat) -> bool:
+    stack = stat.stack
+    if term.field == "id":
+        return term.matches(stack.id)
+    if term.field == "module":
+        return any(term.matches(m) for m in stack.modules)
+    if term.field in ("frame", ""):
+        return term.matches(stack.text)
+    return True  # comm/pid: nothing in the stack decides them
+
+
+def _memo_matches(flt: StackFilter, stat: StackStat) -> bool:
+    memo = flt._memo
+    parts = memo.get(stat.id)
+    if parts is None:
+        parts = tuple(_stack_part(term, stat) for term in flt.terms)
+        memo[stat.id] = parts
+    for term, stack_ok in zip(flt.terms, parts):
+        if term.field in _STACK_ONLY_FIELDS:
+            if not stack_ok:
+                return False
+        elif term.field == "":
+            if not stack_ok and not any(term.matches(c) for c in stat.breakdown(Breakdown.COMM)):
+                return False
+        elif not _term_matches(term, stat):
+            return False
+    return True
+
+
+def _id_key(
+    name: str,
+    snapshot: Snapshot,
+    previous: Snapshot | None,
+    baseline: Snapshot | None,
+) -> Callable[[str], object]:
+    """The sort key of SORT_KEYS[name], computed from a stack id instead of a Row."""
+    stacks = snapshot.stacks
+
+    def change_against(other: Snapshot | None) -> Callable[[str], int]:
+        if other is None:
+            return lambda i: 0
+        old = other.stacks
+
+        def change(i: str) -> int:
+            before = old.get(i)
+            return stacks[i].pages - (before.pages if before is not None else 0)
+
+        return change
+
+    if name in ("pages", "percent"):
+        return lambda i: stacks[i].pages
+    if name == "delta":
+        return change_against(previous)
+    if name == "rate":
+        change = change_against(previous)
+        seconds = snapshot.time - previous.time if previous is not None else 0.0
+        if seconds <= 0:
+            return lambda i: 0.0
+        return lambda i: change(i) / seconds
+    if name == "baseline":
+        return change_against(baseline)
+    if name == "allocations":
+        return lambda i: stacks[i].allocations
+    if name == "caller":
+        return lambda i: stacks[i].stack.caller_function
+    if name == "module":
+        return lambda i: stacks[i].stack.modules[:1] or ("~",)
+    if name == "frames":
+        return lambda i: len(stacks[i].stack.frames)
+    if name == "id":
+        return lambda i: i
+    raise ValueError(f"unknown sort key {name!r}")
+
+
+def rank(
+    snapshot: Snapshot,
+    query: Query = Query(),
+    *,
+    previous: Snapshot | None = None,
+    baseline: Snapshot | None = None,
+    keep: str | None = None,
+    ids_ascending: Sequence[str] | None = None,
+) -> list[str]:
+    """Stack ids of ``snapshot`` in ``view``'s order, without building Rows.
+
+    ``keep`` is a stack id kept even when the threshold or filter would drop it (the TUI's
+    followed stack); it is sorted into place like any other.  ``ids_ascending``, when the
+    caller has it, is every id of ``snapshot`` sorted: ties are broken by id, and sorting
+    100k ids again each tick costs more than the sort by the key itself.
+    """
+    threshold = query.threshold
+    flt = query.filter
+    stacks = snapshot.stacks
+    if ids_ascending is None:
+        candidates: Iterable[str] = sorted(stacks)
+    else:
+        candidates = ids_ascending
+    ids = [
+        stack_id
+        for stack_id in candidates
+        if ((stat := stacks[stack_id]).pages >= threshold and (not flt or _memo_matches(flt, stat)))
+        or stack_id == keep
+    ]
+    _, natural_desc = SORT_KEYS[query.sort]
+    ids.sort(key=_id_key(query.sort, snapshot, previous, baseline), reverse=natural_desc != query.reverse)
+    if query.limit is not None:
+        del ids[query.limit:]
+    return ids
+
+
+def row_of(
+    snapshot: Snapshot,
+    stack_id: str,
+    *,
+    previous: Snapshot | None = None,
+    baseline: Snapshot | None = None,
+) -> Row:
+    """The Row ``view`` would give for one stack of ``snapshot``."""
+    delta = SnapshotDelta(previous, snapshot) if previous is not None else None
+    base = SnapshotDelta(baseline, snapshot) if baseline is not None else None
+    return _row(snapshot.stacks[stack_id], snapshot.total_pages or 1, delta, base)

@@ -79,6 +79,7 @@ class PageOwnerDialect:
     ts: bool = True  # ", ts %llu ns"
     free_ts: bool = False  # ", free_ts %llu ns" (5.13-6.6)
     pfn_hex: bool = True  # "PFN 0x%lx" (6.5+) rather than "PFN %lu"
+    pid_comm: bool = False  # ", pid %d (%s)": comm right after the pid (5.18, before tgid)
 
 
 DIALECT_6_12 = PageOwnerDialect()
@@ -104,6 +105,7 @@ class PageRecord:
     trailer: tuple[str, ...] = ()  # lines after the stack, verbatim, without newline
     dialect: PageOwnerDialect = DIALECT_6_12
     cgroup: int = 0  # cgroup id (eBPF source), 0 unknown
+    pageblock: int = -1  # "Block N" as printed (pfn >> pageblock_order, config-dependent); -1 unknown
 
     @property
     def pages(self) -> int:

@@ -1,0 +1,762 @@
+"""Recordings: many snapshots of one source in one self-describing SQLite file.
+
+Why SQLite (stdlib ``sqlite3``) and zlib rather than a container of our own or zstd
+(measured by ``bench/recording``; the numbers are in docs/recording-format.md):
+
+- Crash safety comes for free: every frame is one committed transaction, so after
+  ``kill -9`` (or a power cut, with the journal) every completed frame is readable and a
+  half-written one is rolled back by SQLite itself on the next open.
+- Random access by time is an indexed query, so a seek never reads the whole file.
+- Nothing executes on load: rows are numbers, text and zlib-compressed arrays of integers.
+- zlib is in the standard library; zstd would need a third-party wheel (Python 3.11 has no
+  ``compression.zstd``) and the frames are small, so its better ratio buys little.
+
+Layout (schema version ``SCHEMA_VERSION``; docs/recording-format.md is the full reference):
+
+- ``PRAGMA application_id`` is ``APPLICATION_ID`` (so ``file(1)``-style sniffing can tell a
+  recording from any other SQLite file) and ``PRAGMA user_version`` the schema version.
+- ``meta(key, value)``: schema version, tool version, kernel release, hostname, source,
+  interval, start time.
+- ``stacks(id, text, handle)``: each distinct stack's text once; ids count from 1 in order
+  of first appearance and never change.
+- ``frames(seq, time, key, stacks_known, total_pages, n_stacks, counts, breakdowns, extra,
+  crc)``: one row per tick.  A keyframe (``key == seq``) holds every stack's counts; any
+  other frame holds only the changes from the frame before it.  Keyframes come every
+  ``KEYFRAME_EVERY`` frames at most (sooner when the changes add up to a keyframe's size),
+  so a seek decodes one keyframe and a bounded number of deltas.
+
+The counts blob is zlib over little-endian arrays, column by column (ids as gaps between
+sorted ids, then pages, then allocations, then removed ids): columns of small numbers
+compress far better than rows.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import stat
+import struct
+import sys
+import threading
+import time as _time
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from pageowner_tui import __version__
+from pageowner_tui.errors import FormatError, OutputExistsError, UserError
+from pageowner_tui.model.snapshot import Snapshot, StackStat
+from pageowner_tui.model.stack import Stack, intern_stack_text
+from pageowner_tui.safe_write import check_output_path
+
+__all__ = [
+    "APPLICATION_ID",
+    "SCHEMA_VERSION",
+    "KEYFRAME_EVERY",
+    "FrameInfo",
+    "Recording",
+    "RecordingWriter",
+    "is_recording",
+    "looks_like_recording",
+]
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x706F7470  # "potp": pageowner-top
+KEYFRAME_EVERY = 60
+ZLIB_LEVEL = 6
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_HEADER = struct.Struct("<III")  # entries set, entries removed, flags (0)
+_EMPTY: Mapping = MappingProxyType({})
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE stacks (id INTEGER PRIMARY KEY, text TEXT NOT NULL, handle INTEGER);
+CREATE TABLE frames (
+    seq INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    key INTEGER NOT NULL,
+    stacks_known INTEGER NOT NULL,
+    total_pages INTEGER NOT NULL,
+    n_stacks INTEGER NOT NULL,
+    counts BLOB NOT NULL,
+    breakdowns BLOB,
+    extra TEXT,
+    crc INTEGER NOT NULL
+);
+CREATE INDEX frames_by_time ON frames(time);
+"""
+
+
+def looks_like_recording(head: bytes) -> bool:
+    """True when the first 72+ bytes of a file are a SQLite header with our application id.
+
+    For ``formats/input.sniff``: a recording is told apart from any other SQLite file
+    without opening it as a database."""
+    if len(head) < 72 or not head.startswith(SQLITE_MAGIC):
+        return False
+    return struct.unpack(">I", head[68:72])[0] == APPLICATION_ID
+
+
+def is_recording(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return looks_like_recording(f.read(100))
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------
+# Encoding of one frame's counts
+
+
+def _le(values: array.array) -> bytes:
+    if sys.byteorder == "big":
+        values = array.array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _from_le(typecode: str, data: bytes) -> array.array:
+    values = array.array(typecode)
+    values.frombytes(data)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values
+
+
+def _gaps(ids: list[int]) -> array.array:
+    """Sorted ids as differences from the previous id (first from 0): mostly 1s."""
+    out = array.array("I", ids)
+    for i in range(len(out) - 1, 0, -1):
+        out[i] -= out[i - 1]
+    return out
+
+
+def _ungap(gaps: array.array) -> list[int]:
+    total = 0
+    ids = []
+    for gap in gaps:
+        total += gap
+        ids.append(total)
+    return ids
+
+
+def encode_counts(
+    ids: list[int], pages: list[int], allocations: list[int], removed: list[int]
+) -> bytes:
+    """One frame's counts as a zlib blob (``ids`` and ``removed`` sorted ascending)."""
+    parts = [
+        _HEADER.pack(len(ids), len(removed), 0),
+        _le(_gaps(ids)),
+        _le(array.array("q", pages)),
+        _le(array.array("q", allocations)),
+        _le(_gaps(removed)),
+    ]
+    return zlib.compress(b"".join(parts), ZLIB_LEVEL)
+
+
+def decode_counts(blob: bytes) -> tuple[list[int], array.array, array.array, list[int]]:
+    raw = zlib.decompress(blob)
+    n_set, n_removed, _flags = _HEADER.unpack_from(raw, 0)
+    expected = _HEADER.size + 4 * n_set + 16 * n_set + 4 * n_removed
+    if len(raw) != expected:
+        raise ValueError(f"counts blob is {len(raw)} bytes, expected {expected}")
+    pos = _HEADER.size
+    ids = _ungap(_from_le("I", raw[pos : pos + 4 * n_set]))
+    pos += 4 * n_set
+    pages = _from_le("q", raw[pos : pos + 8 * n_set])
+    pos += 8 * n_set
+    allocations = _from_le("q", raw[pos : pos + 8 * n_set])
+    pos += 8 * n_set
+    removed = _ungap(_from_le("I", raw[pos:]))
+    return ids, pages, allocations, removed
+
+
+def _crc(counts: bytes, breakdowns: bytes | None, extra: str | None) -> int:
+    crc = zlib.crc32(counts)
+    if breakdowns is not None:
+        crc = zlib.crc32(breakdowns, crc)
+    if extra is not None:
+        crc = zlib.crc32(extra.encode("utf-8", "surrogateescape"), crc)
+    return crc
+
+
+def _frame_extra(snapshot: Snapshot) -> dict:
+    """The per-frame facts beside the counts; stored only when they change."""
+    return {
+        "source": snapshot.source,
+        "kernel": snapshot.kernel,
+        "counters": dict(snapshot.counters),
+        "meta": dict(snapshot.meta),
+    }
+
+
+def _plain_breakdowns(breakdowns: Mapping[str, Mapping[str, int]]) -> dict:
+    return {name: dict(values) for name, values in breakdowns.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# Writing
+
+
+def _create_exclusive(path: str, force: bool) -> os.stat_result:
+    """Create ``path`` as a new empty 0600 file without following a symlink there.
+
+    ``check_output_path`` refuses symlinks and (without ``force``) existing files; the
+    O_EXCL|O_NOFOLLOW create closes the race between that check and SQLite's open."""
+    check_output_path(path, force)
+    if force:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        for suffix in ("-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                st = os.lstat(path + suffix)
+                if stat.S_ISREG(st.st_mode):
+                    os.unlink(path + suffix)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise OutputExistsError(f"{path} appeared while starting; choose another path") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot create the recording: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)  # the umask may have narrowed it; never widen beyond 0600
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+class RecordingWriter:
+    """Appends snapshots to a new recording; each ``append`` is one committed frame.
+
+    Safe to use from a thread other than the one that created it (the TUI records from
+    its sampling worker): a lock serialises appends and ``close``.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        source: str,
+        interval: float,
+        kernel: str = "",
+        hostname: str | None = None,
+        force: bool = False,
+        keyframe_every: int = KEYFRAME_EVERY,
+        extra_meta: Mapping[str, str] | None = None,
+    ) -> None:
+        if keyframe_every < 1:
+            raise ValueError("keyframe_every must be 1 or more")
+        self.path = path
+        self.keyframe_every = keyframe_every
+        self._lock = threading.Lock()
+        created = _create_exclusive(path, force)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        after = os.lstat(path)
+        if (after.st_dev, after.st_ino) != (created.st_dev, created.st_ino):
+            self._db.close()
+            raise OutputExistsError(f"{path} was replaced while starting; refusing to write")
+        # Rollback journal, not WAL: after a crash the main file alone holds every
+        # committed frame, and readers on read-only media need no -shm file.
+        self._db.execute("PRAGMA journal_mode=DELETE")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        meta = {
+            "schema_version": str(SCHEMA_VERSION),
+            "tool": "pageowner-top",
+            "tool_version": __version__,
+            "kernel": kernel,
+            "hostname": socket.gethostname() if hostname is None else hostname,
+            "source": source,
+            "interval": repr(float(interval)),
+            "started": repr(_time.time()),
+            "keyframe_every": str(keyframe_every),
+        }
+        meta.update(extra_meta or {})
+        with self._transaction():
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(statement)
+            self._db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+        self._ids: dict[str, int] = {}  # stack id -> its current row id
+        self._handles: list[int | None] = []  # handle of each row (row id - 1)
+        self._prev: dict[int, tuple[int, int]] = {}  # row id -> (pages, allocations)
+        self._prev_breakdowns: dict[int, Mapping] = {}
+        self._prev_extra: str | None = None
+        self._seq = 0
+        self._key = 0
+        self._since_key_bytes = 0
+        self._key_bytes = 0
+        self._last_time = float("-inf")
+        self.bytes_written = 0  # payload bytes of the frames so far (for the benchmark)
+        self.closed = False
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @property
+    def frames(self) -> int:
+        return self._seq
+
+    def append(self, snapshot: Snapshot) -> int:
+        """Write ``snapshot`` as the next frame and commit it; returns its frame number."""
+        with self._lock:
+            if self.closed:
+                raise UserError(f"{self.path}: the recording is closed")
+            return self._append(snapshot)
+
+    def _append(self, snapshot: Snapshot) -> int:
+        if snapshot.time < self._last_time:
+            raise ValueError(
+                f"frame time {snapshot.time} is before the previous frame's {self._last_time}"
+            )
+        new_stacks: list[tuple[int, str, int | None]] = []
+        current: dict[int, tuple[int, int]] = {}
+        breakdowns_now: dict[int, Mapping] = {}
+        for stack_id, stat_ in snapshot.stacks.items():
+            row = self._ids.get(stack_id)
+            if row is None or self._handles[row - 1] != stat_.handle:
+                # A handle is part of a stack's row: one that changes (a new kernel
+                # instance behind the same source) gets a new row, text stored again.
+                row = len(self._handles) + 1
+                self._ids[stack_id] = row
+                self._handles.append(stat_.handle)
+                new_stacks.append((row, stat_.stack.text, stat_.handle))
+            current[row] = (stat_.pages, stat_.allocations)
+            if stat_.breakdowns:
+                breakdowns_now[row] = stat_.breakdowns
+
+        seq = self._seq
+        keyframe = (
+            seq == 0
+            or seq - self._key >= self.keyframe_every
+            or self._since_key_bytes > self._key_bytes
+        )
+        prev = self._prev
+        if keyframe:
+            ids = sorted(current)
+            pages = [current[i][0] for i in ids]
+            allocs = [current[i][1] for i in ids]
+            removed: list[int] = []
+            changed_breakdowns = {i: b for i, b in breakdowns_now.items()}
+        else:
+            ids = sorted(i for i, v in current.items() if prev.get(i) != v)
+            pages = []
+            allocs = []
+            for i in ids:
+                old = prev.get(i, (0, 0))
+                new = current[i]
+                pages.append(new[0] - old[0])
+                allocs.append(new[1] - old[1])
+            removed = sorted(i for i in prev if i not in current)
+            changed_breakdowns = {
+                i: b for i, b in breakdowns_now.items() if self._prev_breakdowns.get(i) != b
+            }
+            for i in self._prev_breakdowns:
+                if i not in breakdowns_now and i in current:
+                    changed_breakdowns[i] = _EMPTY
+        counts = encode_counts(ids, pages, allocs, removed)
+        breakdowns_blob = None
+        if changed_breakdowns:
+            plain = {str(i): _plain_breakdowns(b) for i, b in changed_breakdowns.items()}
+            breakdowns_blob = zlib.compress(
+                json.dumps(plain, separators=(",", ":"), sort_keys=True).encode(), ZLIB_LEVEL
+            )
+        extra_text = json.dumps(_frame_extra(snapshot), separators=(",", ":"), sort_keys=True)
+        extra = extra_text if keyframe or extra_text != self._prev_extra else None
+        size = len(counts) + len(breakdowns_blob or b"") + len(extra or "")
+        with self._transaction():
+            if new_stacks:
+                self._db.executemany("INSERT INTO stacks VALUES (?, ?, ?)", new_stacks)
+            self._db.execute(
+                "INSERT INTO frames VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    snapshot.time,
+                    seq if keyframe else self._key,
+                    len(self._handles),
+                    sum(p for p, _ in current.values()),
+                    len(current),
+                    counts,
+                    breakdowns_blob,
+                    extra,
+                    _crc(counts, breakdowns_blob, extra),
+                ),
+            )
+        if keyframe:
+            self._key = seq
+            self._key_bytes = size
+            self._since_key_bytes = 0
+        else:
+            self._since_key_bytes += size
+        self.bytes_written += size
+        self._prev = current
+        self._prev_breakdowns = breakdowns_now
+        self._prev_extra = extra_text
+        self._last_time = snapshot.time
+        self._seq = seq + 1
+        return seq
+
+    def close(self) -> None:
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self._db.close()
+
+    def __enter__(self) -> "RecordingWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass(frozen=True, slots=True)
+class FrameInfo:
+    """What the frame index knows without decoding a frame."""
+
+    seq: int
+    time: float
+    key: int
+    stacks_known: int
+    total_pages: int
+    n_stacks: int
+
+
+@dataclass
+class _State:
+    """Decoded counts after frame ``seq``: what the next delta applies to."""
+
+    seq: int
+    by_row: dict[int, StackStat]
+    extra: dict
+
+
+class Recording:
+    """A recording opened for reading: frame index in memory, frames decoded on demand.
+
+    Damage is handled, not hidden: frames are kept up to the last one that reads back
+    whole (row present, checksum right, stacks present), and ``warnings`` says what was
+    cut.  A file from a newer schema is refused.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.warnings: list[str] = []
+        self._lock = threading.RLock()
+        self._check_header()
+        self._db = self._connect()
+        try:
+            self.meta = self._read_meta()
+            self._stacks: list[Stack] = []
+            self._handles: list[int | None] = []
+            self.frames: list[FrameInfo] = []
+            self._load_stacks()
+            self._load_frames(start=0)
+        except BaseException:
+            self._db.close()
+            raise
+        if not self.frames:
+            self._db.close()
+            why = f" ({self.warnings[-1]})" if self.warnings else ""
+            raise FormatError(path, None, "a recording with at least one complete frame", f"none{why}")
+        self._state: _State | None = None
+
+    # -- opening ----------------------------------------------------------------------
+
+    def _check_header(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(100)
+        except OSError as exc:
+            raise UserError(f"{self.path}: cannot read: {exc.strerror}") from None
+        if not head.startswith(SQLITE_MAGIC):
+            raise FormatError(self.path, None, "a pageowner-top recording (an SQLite file)")
+        if len(head) < 100:
+            raise FormatError(self.path, None, "a complete recording header", f"{len(head)} bytes")
+        if not looks_like_recording(head):
+            raise FormatError(
+                self.path, None, "a pageowner-top recording", "an SQLite file of another program"
+            )
+        version = struct.unpack(">I", head[60:64])[0]  # PRAGMA user_version
+        if version > SCHEMA_VERSION:
+            raise FormatError(
+                self.path,
+                None,
+                f"a recording of schema version {SCHEMA_VERSION} or older "
+                f"(this is pageowner-top {__version__}; upgrade it to read this file)",
+                f"schema version {version}",
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        # Read-write when we may, so SQLite can roll back a frame half-written by a killed
+        # recorder (a "hot journal"); otherwise read-only, which works for finished files.
+        writable = os.access(self.path, os.W_OK) and os.access(
+            os.path.dirname(os.path.abspath(self.path)), os.W_OK
+        )
+        has_journal = os.path.exists(self.path + "-journal")
+        mode = "rw" if writable and has_journal else "ro"
+        uri = f"file:{_uri_path(self.path)}?mode={mode}"
+        try:
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.DatabaseError as exc:
+            first_error = exc
+        # SQLite refuses a file shorter than its header says (cut short by a full disk or
+        # an interrupted copy).  writable_schema makes it read the pages that are there;
+        # this connection never writes, and the frame checks below stop at the cut.
+        try:
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            db.execute("PRAGMA writable_schema=ON")
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError:
+            raise FormatError(
+                self.path, None, "a readable recording", f"SQLite error: {first_error}"
+            ) from None
+        self.warnings.append(f"{self.path}: the file is damaged or cut short ({first_error})")
+        return db
+
+    def _read_meta(self) -> dict[str, str]:
+        try:
+            rows = self._db.execute("SELECT key, value FROM meta").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise FormatError(
+                self.path, None, "a recording's metadata table", f"SQLite error: {exc}"
+            ) from None
+        meta = dict(rows)
+        try:
+            version = int(meta.get("schema_version", ""))
+        except ValueError:
+            raise FormatError(self.path, None, "schema_version in the metadata", repr(meta.get("schema_version"))) from None
+        if version > SCHEMA_VERSION:
+            raise FormatError(
+                self.path,
+                None,
+                f"a recording of schema version {SCHEMA_VERSION} or older "
+                f"(upgrade pageowner-top to read this file)",
+                f"schema version {version}",
+            )
+        return meta
+
+    def _load_stacks(self) -> None:
+        start = len(self._stacks) + 1
+        try:
+            cursor = self._db.execute(
+                "SELECT id, text, handle FROM stacks WHERE id >= ? ORDER BY id", (start,)
+            )
+            for row_id, text, handle in cursor:
+                if row_id != len(self._stacks) + 1:
+                    self.warnings.append(f"{self.path}: stack {len(self._stacks) + 1} is missing")
+                    break
+                self._stacks.append(intern_stack_text(text))
+                self._handles.append(handle)
+        except sqlite3.DatabaseError as exc:
+            self.warnings.append(
+                f"{self.path}: stack table damaged after {len(self._stacks)} stacks ({exc})"
+            )
+
+    def _load_frames(self, start: int) -> int:
+        """Index and verify frames from ``start`` on; returns how many were added."""
+        added = 0
+        problem = None
+        try:
+            cursor = self._db.execute(
+                "SELECT seq, time, key, stacks_known, total_pages, n_stacks, counts,"
+                " breakdowns, extra, crc FROM frames WHERE seq >= ? ORDER BY seq",
+                (start,),
+            )
+            for seq, when, key, known, total, n, counts, breakdowns, extra, crc in cursor:
+                expected = len(self.frames)
+                if seq != expected:
+                    problem = f"frame {expected} is missing"
+                elif key != seq and not (self.frames and key == self.frames[-1].key):
+                    problem = f"frame {seq} refers to keyframe {key}, which does not precede it"
+                elif counts is None or _crc(counts, breakdowns, extra) != crc:
+                    problem = f"frame {seq} fails its checksum"
+                elif known > len(self._stacks):
+                    problem = f"frame {seq} uses stacks that are not in the file"
+                elif self.frames and when < self.frames[-1].time:
+                    problem = f"frame {seq} goes back in time"
+                if problem:
+                    break
+                self.frames.append(FrameInfo(seq, when, key, known, total, n))
+                added += 1
+        except sqlite3.DatabaseError as exc:
+            problem = f"frame {len(self.frames)} is unreadable ({exc})"
+        if problem:
+            self.warnings.append(
+                f"{self.path}: {problem}; showing the {len(self.frames)} complete frames before it"
+            )
+        return added
+
+    # -- growing (a recording still being written) -----------------------------------
+
+    def refresh(self) -> int:
+        """Pick up frames committed since the file was opened; returns how many."""
+        with self._lock:
+            if self.warnings:
+                return 0  # damaged: do not read past the damage
+            self._load_stacks()
+            return self._load_frames(start=len(self.frames))
+
+    # -- access -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def times(self) -> list[float]:
+        return [f.time for f in self.frames]
+
+    @property
+    def stacks(self) -> Sequence[Stack]:
+        return self._stacks
+
+    def index_at(self, when: float) -> int:
+        """Index of the last frame at or before ``when`` (the first frame if before all)."""
+        import bisect
+
+        i = bisect.bisect_right(self.times_cache(), when) - 1
+        return max(i, 0)
+
+    def times_cache(self) -> list[float]:
+        cached = getattr(self, "_times", None)
+        if cached is None or len(cached) != len(self.frames):
+            cached = self.times()
+            self._times = cached
+        return cached
+
+    def frame(self, index: int) -> Snapshot:
+        """The snapshot of frame ``index`` (negative counts from the end)."""
+        with self._lock:
+            n = len(self.frames)
+            if index < 0:
+                index += n
+            if not 0 <= index < n:
+                raise IndexError(f"frame {index} is not in {self.path} ({n} frames)")
+            info = self.frames[index]
+            state = self._state
+            if state is None or state.seq > index or state.seq < info.key:
+                state = self._decode_keyframe(info.key)
+            for seq in range(state.seq + 1, index + 1):
+                self._apply_delta(state, seq)
+            self._state = state
+            return self._snapshot_of(state, info)
+
+    def _row(self, seq: int) -> tuple[bytes, bytes | None, str | None]:
+        try:
+            row = self._db.execute(
+                "SELECT counts, breakdowns, extra FROM frames WHERE seq = ?", (seq,)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise FormatError(self.path, None, f"frame {seq} readable", f"SQLite error: {exc}") from None
+        if row is None:
+            raise FormatError(self.path, None, f"frame {seq}", "nothing")
+        return row
+
+    def _decode(self, seq: int) -> tuple[list[int], array.array, array.array, list[int], dict, dict | None]:
+        counts, breakdowns, extra = self._row(seq)
+        try:
+            ids, pages, allocs, removed = decode_counts(counts)
+            changed_breakdowns = json.loads(zlib.decompress(breakdowns)) if breakdowns else {}
+            extra_obj = json.loads(extra) if extra is not None else None
+        except (zlib.error, ValueError, struct.error) as exc:
+            raise FormatError(self.path, None, f"frame {seq} decodable", str(exc)) from None
+        return ids, pages, allocs, removed, changed_breakdowns, extra_obj
+
+    def _stat(self, row: int, pages: int, allocations: int, breakdowns: Mapping) -> StackStat:
+        if not 1 <= row <= len(self._stacks):
+            raise FormatError(self.path, None, f"stack ids 1..{len(self._stacks)}", str(row))
+        return StackStat(
+            stack=self._stacks[row - 1],
+            pages=pages,
+            allocations=allocations,
+            handle=self._handles[row - 1],
+            breakdowns=breakdowns,
+        )
+
+    def _decode_keyframe(self, seq: int) -> _State:
+        ids, pages, allocs, _removed, breakdowns, extra = self._decode(seq)
+        by_row = {}
+        for i, row in enumerate(ids):
+            b = breakdowns.get(str(row))
+            by_row[row] = self._stat(row, pages[i], allocs[i], _frozen(b) if b else _EMPTY)
+        return _State(seq, by_row, extra or {})
+
+    def _apply_delta(self, state: _State, seq: int) -> None:
+        ids, pages, allocs, removed, breakdowns, extra = self._decode(seq)
+        by_row = dict(state.by_row)  # earlier snapshots share the old dict: copy
+        for row in removed:
+            by_row.pop(row, None)
+        for i, row in enumerate(ids):
+            old = by_row.get(row)
+            b = breakdowns.get(str(row))
+            if old is None:
+                by_row[row] = self._stat(row, pages[i], allocs[i], _frozen(b) if b else _EMPTY)
+            else:
+                by_row[row] = StackStat(
+                    stack=old.stack,
+                    pages=old.pages + pages[i],
+                    allocations=old.allocations + allocs[i],
+                    handle=old.handle,
+                    breakdowns=old.breakdowns if b is None else (_frozen(b) if b else _EMPTY),
+                )
+        for key, b in breakdowns.items():
+            row = int(key)
+            if row in by_row and row not in ids:
+                old = by_row[row]
+                by_row[row] = StackStat(
+                    old.stack, old.pages, old.allocations, old.handle, _frozen(b) if b else _EMPTY
+                )
+        state.seq = seq
+        state.by_row = by_row
+        if extra is not None:
+            state.extra = extra
+
+    def _snapshot_of(self, state: _State, info: FrameInfo) -> Snapshot:
+        extra = state.extra
+        stacks = {stat_.stack.id: stat_ for stat_ in state.by_row.values()}
+        return Snapshot(
+            time=info.time,
+            source=extra.get("source", self.meta.get("source", "")),
+            stacks=MappingProxyType(stacks),
+            kernel=extra.get("kernel", self.meta.get("kernel", "")),
+            counters=MappingProxyType(dict(extra.get("counters", {}))),
+            meta=MappingProxyType(dict(extra.get("meta", {}))),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _frozen(breakdowns: Mapping[str, Mapping[str, int]]) -> Mapping[str, Mapping[str, int]]:
+    return MappingProxyType({name: MappingProxyType(dict(v)) for name, v in breakdowns.items()})
+
+
+def _uri_path(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(os.path.abspath(path))

@@ -1,0 +1,555 @@
+"""The live eBPF source: page ownership from the kmem tracepoints, no page_owner=on needed.
+
+``bpf/pageowner.bpf.c`` attaches to ``kmem:mm_page_alloc`` and ``kmem:mm_page_free`` and
+keeps, in the kernel:
+
+- a per-base-page slot array indexed by PFN (stack row, offset in its allocation, order),
+  mmapped here: 8 bytes per 4 KiB page, sized from the machine's PFN span;
+- per-stack live base pages, live allocations and pages by order (one small mmapped
+  array: a refresh reads only this);
+- a hash of page_owner-like owner records by head PFN (pid, tgid, comm, gfp,
+  migratetype, ts, cgroup), read only for PFN ranges and exports;
+- gap counters (per CPU).
+
+Why an array indexed by PFN and not a hash keyed by head PFN (memleak's shape):
+``mm_page_free`` reports the order of the free call, not of the allocation.  Split pages
+are freed one at a time, ``alloc_pages_exact`` frees its tail, high-order pages can be
+freed in chunks.  With one slot per base page every freed page finds its own owner with
+one array access (inlined by the verifier, no lock, no hash probe), whatever the free's
+order; a hash would need up to MAX_ORDER probes per free to find the enclosing block and
+could not represent a partly freed allocation.  The array costs 0.2 % of RAM (8 bytes per
+4 KiB page; 50 MiB for 24 GiB) whatever the load, never fills up and never drops, while a
+preallocated hash big enough for every page would cost several times more.  Being
+mmapable, a PFN range is read without a single syscall.
+
+``mm_page_free_batched`` is not attached: every page it reports has already passed
+``free_pages_prepare()``, which fired ``mm_page_free`` for it (free_unref_folios), so it
+would count those frees twice.
+
+fentry/fexit on ``post_alloc_hook``/``free_pages_prepare`` is not implemented: neither the
+development host (lockdown) nor the test guest (no BTF) can run it, so it could not be
+tested; ``preflight()`` reports whether this kernel would allow it, and snapshots say
+``mode: tracepoint``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+import struct
+import threading
+import time as _time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pageowner_tui.errors import Cancelled, SourceUnavailable
+from pageowner_tui.kernel.checks import Check, kernel_release, lockdown_mode, root_check
+from pageowner_tui.kernel.kpageflags import pfn_span
+from pageowner_tui.kernel.tracefs import event_check, gfp_flag_table, gfp_names, tracefs_check
+from pageowner_tui.model.snapshot import Breakdown, Counters, PageRecord, Snapshot, StackStat
+from pageowner_tui.model.stack import Stack, intern_stack
+from pageowner_tui.sources.base import Capabilities, ProgressCallback
+
+__all__ = ["EbpfConfig", "EbpfSource", "preflight", "bpf_program_path", "MIGRATETYPE_NAMES"]
+
+NR_ORDERS = 11  # orders 0..10 (MAX_PAGE_ORDER 10 on x86_64); larger ones are counted as out of range
+MAX_ORDER_PAGES = 1 << (NR_ORDERS - 1)
+ROW_PRESTART = 0xFFFFFFFF
+SLOT_SIZE = 8
+STACK_COUNT_SIZE = 8 + 8 + 4 * NR_ORDERS  # struct stack_count, padded below
+STACK_COUNT_STRIDE = (STACK_COUNT_SIZE + 7) & ~7
+
+# Index order of the BPF program's counters (C_* in bpf/pageowner.bpf.c).
+_COUNTER_NAMES = (
+    "alloc_events",
+    "free_events",
+    Counters.FAILED_ALLOCATIONS,
+    Counters.UNTRACKED_FREES,
+    "stack_capture_failure_events",
+    "stack_table_drop_events",
+    Counters.OWNER_TABLE_DROPS,
+    "out_of_range_pages",
+    "missed_free_pages",
+    "alloc_pages",
+    "free_pages",
+    "untraced_alloc_free_pages",
+)
+
+# page_owner prints migratetype_names[] (mm/page_alloc.c); CMA exists with CONFIG_CMA.
+MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
+
+ALLOC_EVENT = ("kmem", "mm_page_alloc", ("pfn", "order", "gfp_flags", "migratetype"))
+FREE_EVENT = ("kmem", "mm_page_free", ("pfn", "order"))
+
+
+def bpf_program_path() -> Path:
+    """bpf/pageowner.bpf.c of a source checkout, else the copy installed with the package."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[2] / "bpf" / "pageowner.bpf.c", here.parents[1] / "bpf" / "pageowner.bpf.c"):
+        if candidate.is_file():
+            return candidate
+    raise SourceUnavailable(
+        "eBPF program bpf/pageowner.bpf.c not found next to the package: reinstall pageowner-top"
+    )
+
+
+@dataclass(frozen=True)
+class EbpfConfig:
+    """Table sizes.  Defaults come from measurement (see the module docstring)."""
+
+    stack_entries: int = 65536  # 16384 collided (-EEXIST) in a short run; 65536 did not
+    stack_depth: int = 32  # page_owner keeps 16 frames from inside the allocator
+    owner_entries: int = 1 << 18  # live allocations with pid/comm/...; counts never depend on it
+    pfn_limit: int | None = None  # PFN span; None reads /proc/zoneinfo
+    keep_records: bool = False  # snapshot() includes per-allocation records (costly)
+
+
+# ----------------------------------------------------------------------------------------
+# preflight: cheap checks, one line each, shared with `pageowner-top doctor`
+
+
+def _bcc_check() -> Check:
+    try:
+        import bcc  # noqa: F401
+    except ImportError as exc:
+        return Check(
+            "bcc",
+            False,
+            f"python module bcc not importable ({exc})",
+            "apt-get install python3-bpfcc (and run with a python that sees Debian's "
+            "dist-packages, e.g. a venv made with --system-site-packages)",
+        )
+    return Check("bcc", True, f"importable ({getattr(bcc, '__file__', '?')})")
+
+
+def _headers_check() -> Check:
+    release = kernel_release()
+    build = Path("/lib/modules") / release / "build"
+    if (build / "include").is_dir() or (build / "Makefile").is_file():
+        return Check("kernel headers", True, f"{build} -> {os.path.realpath(build)}")
+    if Path("/sys/kernel/kheaders.tar.xz").is_file():
+        return Check("kernel headers", True, "/sys/kernel/kheaders.tar.xz (CONFIG_IKHEADERS)")
+    if list((Path("/lib/modules") / release).rglob("kheaders.ko*")):
+        return Check("kernel headers", True, "kheaders module (BCC loads it)")
+    arch = "amd64"
+    try:
+        import subprocess
+
+        arch = subprocess.run(
+            ["dpkg", "--print-architecture"], capture_output=True, text=True, timeout=5
+        ).stdout.strip() or arch
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return Check(
+        "kernel headers",
+        False,
+        f"{build} missing (BCC compiles against the running kernel's headers)",
+        f"apt-get install linux-headers-{arch} (or linux-headers-{release}); if headers for "
+        f"another version are installed, link them: ln -s /usr/src/linux-headers-VERSION "
+        f"/lib/modules/{release}/build",
+    )
+
+
+_SYS_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}
+
+
+def _bpf_allowed_check() -> Check:
+    """Create and close a one-entry BPF array map: cheap proof the bpf() syscall is allowed."""
+    machine = os.uname().machine
+    number = _SYS_BPF.get(machine)
+    if number is None:
+        return Check("bpf syscall", True, f"not probed on {machine}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("<IIII", attr, 0, 2, 4, 4, 1)  # BPF_MAP_TYPE_ARRAY, key 4, value 4, 1 entry
+    fd = libc.syscall(number, 0, attr, 128)  # BPF_MAP_CREATE
+    if fd < 0:
+        err = ctypes.get_errno()
+        fix = (
+            "run as root (CAP_BPF+CAP_PERFMON); in a container run it --privileged; "
+            "check kernel lockdown and seccomp"
+            if err in (errno.EPERM, errno.EACCES)
+            else "use a kernel built with CONFIG_BPF_SYSCALL"
+        )
+        return Check("bpf syscall", False, f"refused: {os.strerror(err)}", fix)
+    os.close(fd)
+    return Check("bpf syscall", True, "allowed (created a test map)")
+
+
+def _fentry_check() -> Check:
+    btf = Path("/sys/kernel/btf/vmlinux").exists()
+    lockdown = lockdown_mode()
+    if not btf:
+        detail = "not possible here (no /sys/kernel/btf/vmlinux)"
+    elif lockdown not in ("none", "unknown"):
+        detail = f"blocked by lockdown={lockdown}"
+    else:
+        detail = "BTF present, but this version only implements tracepoint mode"
+    return Check("mode", True, f"tracepoint (fentry: {detail})")
+
+
+def preflight() -> list[Check]:
+    """Everything EbpfSource needs, cheapest first; nothing is compiled or attached."""
+    checks = [root_check(), _bcc_check(), _headers_check(), tracefs_check()]
+    for system, event, fields in (ALLOC_EVENT, FREE_EVENT):
+        checks.append(event_check(system, event, fields))
+    if checks[0].ok:
+        checks.append(_bpf_allowed_check())
+    checks.append(_fentry_check())
+    return checks
+
+
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Owner:
+    ts: int
+    cgroup: int
+    row: int
+    gfp: int
+    pid: int
+    tgid: int
+    comm: str
+    order: int
+    migratetype: int
+
+
+_OWNER_STRUCT = struct.Struct("<QQIIII16sBBHI")
+
+
+class EbpfSource:
+    """Tracks page ownership live with BPF; see the module docstring for the design."""
+
+    kind = "ebpf"
+
+    def __init__(self, config: EbpfConfig | None = None) -> None:
+        self.config = config or EbpfConfig()
+        self._lock = threading.RLock()
+        self._closed = False
+        self._bpf = None
+        self._slots: mmap.mmap | None = None
+        self._counts: mmap.mmap | None = None
+        failed = [check for check in preflight() if not check.ok]
+        if failed:
+            raise SourceUnavailable("eBPF source: " + "; ".join(c.line()[7:] for c in failed))
+        from pageowner_tui.kernel.kallsyms import Kallsyms, KallsymsUnavailable
+
+        try:
+            self._kallsyms = Kallsyms()
+        except KallsymsUnavailable as exc:
+            raise SourceUnavailable(f"eBPF source: {exc}") from None
+        self.pfn_limit = self.config.pfn_limit or pfn_span()
+        self._rows = self.config.stack_entries + 3
+        self._row_no_stack = self.config.stack_entries + 1
+        self._row_stack_full = self.config.stack_entries + 2
+        self._stacks: dict[int, Stack] = {}
+        self._gfp_table = gfp_flag_table()
+        self._kernel = kernel_release()
+        try:
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- loading -----------------------------------------------------------------------
+
+    def _load(self) -> None:
+        from bcc import BPF
+
+        text = bpf_program_path().read_text()
+        cflags = [
+            f"-DPFN_LIMIT={self.pfn_limit}",
+            f"-DSTACK_ENTRIES={self.config.stack_entries}",
+            f"-DOWNER_ENTRIES={self.config.owner_entries}",
+            f"-DMAX_ORDER_PAGES={MAX_ORDER_PAGES}",
+            f"-DNR_ORDERS={NR_ORDERS}",
+            f"-DSTACK_DEPTH={self.config.stack_depth}",
+        ]
+        try:
+            self._bpf = BPF(text=text.encode(), cflags=cflags)
+        except Exception as exc:  # BCC raises bare Exception for compile/load/attach failures
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SourceUnavailable(
+                f"eBPF source: the kernel refused the BPF program ({first}); "
+                "run `pageowner-top doctor` and check dmesg"
+            ) from None
+        self._slot_table = self._bpf[b"page_slots"]
+        self._count_table = self._bpf[b"stack_counts"]
+        self._owners = self._bpf[b"owners"]
+        self._stack_table = self._bpf[b"stack_traces"]
+        self._counter_table = self._bpf[b"counters"]
+        self._slots = mmap.mmap(
+            self._slot_table.get_fd(), _page_round(self.pfn_limit * SLOT_SIZE), mmap.MAP_SHARED,
+            mmap.PROT_READ | mmap.PROT_WRITE,
+        )
+        self._counts = mmap.mmap(
+            self._count_table.get_fd(), _page_round(self._rows * STACK_COUNT_STRIDE), mmap.MAP_SHARED,
+            mmap.PROT_READ,
+        )
+        # Mark every page "not seen since start" before counting begins (see the C file).
+        marker = struct.pack("<Q", ROW_PRESTART)
+        step = 1 << 20
+        block = marker * step
+        for offset in range(0, self.pfn_limit, step):
+            n = min(step, self.pfn_limit - offset)
+            self._slots[offset * SLOT_SIZE : (offset + n) * SLOT_SIZE] = block[: n * SLOT_SIZE]
+        # BCC attached both tracepoints while loading; only now start counting.
+        control = self._bpf[b"control"]
+        control[control.Key(0)] = control.Leaf(1)
+        self.started = _time.time()
+        self.started_monotonic_ns = _time.monotonic_ns()
+
+    # -- Source protocol ------------------------------------------------------------------
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            live=True,
+            kernel_threshold=False,
+            pfn_ranges=True,
+            records=True,
+            breakdowns=(Breakdown.ORDER,),
+            notes=(
+                "counts pages allocated since the tracker started; frees of older pages are "
+                "counted as untracked_free_pages",
+                "threshold is applied on our side",
+            ),
+        )
+
+    def __enter__(self) -> "EbpfSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Detach every program and free every map; safe to call more than once."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for view in (self._slots, self._counts):
+                if view is not None:
+                    try:
+                        view.close()
+                    except BufferError:
+                        pass
+            self._slots = self._counts = None
+            bpf, self._bpf = self._bpf, None
+            if bpf is not None:
+                bpf.cleanup()
+
+    def _check_open(self) -> None:
+        if self._closed or self._bpf is None:
+            raise SourceUnavailable("eBPF source is closed")
+
+    def counters(self) -> dict[str, int]:
+        """The BPF program's counters summed over CPUs, plus live pages without a stack."""
+        self._check_open()
+        values = {}
+        for index, name in enumerate(_COUNTER_NAMES):
+            values[name] = int(self._counter_table.sum(self._counter_table.Key(index)).value)
+        values[Counters.STACK_FAILURES] = self._row_pages(self._row_no_stack)
+        values[Counters.STACK_TABLE_DROPS] = self._row_pages(self._row_stack_full)
+        return values
+
+    def _row_pages(self, row: int) -> int:
+        assert self._counts is not None
+        return struct.unpack_from("<q", self._counts, row * STACK_COUNT_STRIDE)[0]
+
+    def stack_of_row(self, row: int) -> Stack:
+        """The Stack of a stack row (stack id + 1), symbolised once and cached."""
+        stack = self._stacks.get(row)
+        if stack is None:
+            if row == self._row_no_stack:
+                frames: tuple[str, ...] = ("[stack capture failed]",)
+            elif row == self._row_stack_full:
+                frames = ("[stack table full]",)
+            else:
+                addresses = []
+                try:
+                    leaf = self._stack_table[self._stack_table.Key(row - 1)]
+                    for address in leaf.ip:
+                        if not address:
+                            break
+                        addresses.append(address)
+                except KeyError:
+                    pass
+                frames = self._kallsyms.frames(addresses) if addresses else ("[stack lost]",)
+            stack = intern_stack(frames)
+            self._stacks[row] = stack
+        return stack
+
+    def _live_rows(self) -> list[tuple[int, int, int, dict[str, int]]]:
+        """(row, pages, allocations, pages by order) for every stack row with live pages."""
+        assert self._counts is not None
+        data = bytes(self._counts[: self._rows * STACK_COUNT_STRIDE])
+        rows = []
+        unpack = struct.Struct(f"<qq{NR_ORDERS}i").unpack_from
+        stride = STACK_COUNT_STRIDE
+        words = memoryview(data).cast("q")
+        step = stride // 8
+        for row in range(1, self.config.stack_entries + 1):
+            if words[row * step] == 0:
+                continue
+            values = unpack(data, row * stride)
+            orders = {str(order): n for order, n in enumerate(values[2:]) if n}
+            rows.append((row, values[0], values[1], orders))
+        return rows
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            self._check_open()
+            stats = [
+                StackStat(
+                    stack=self.stack_of_row(row),
+                    pages=pages,
+                    allocations=allocations,
+                    breakdowns={Breakdown.ORDER: orders},
+                )
+                for row, pages, allocations, orders in self._live_rows()
+                if pages > 0
+            ]
+            counters = self.counters()
+            records = tuple(self.records()) if self.config.keep_records else None
+        return Snapshot.from_stats(
+            stats,
+            source="ebpf",
+            kernel=self._kernel,
+            counters=counters,
+            meta={
+                "mode": "tracepoint",
+                "tracepoints": "kmem:mm_page_alloc,kmem:mm_page_free",
+                "since": f"{self.started:.3f}",
+                "pfn_limit": str(self.pfn_limit),
+                "stack_entries": str(self.config.stack_entries),
+            },
+            records=records,
+        )
+
+    # -- per-page reads ---------------------------------------------------------------------
+
+    def slots(self, pfn_start: int, pfn_end: int) -> memoryview:
+        """The raw u64 slots of a PFN range (a copy), for tests and range views."""
+        self._check_open()
+        assert self._slots is not None
+        pfn_start = max(0, pfn_start)
+        pfn_end = min(self.pfn_limit, pfn_end)
+        if pfn_end <= pfn_start:
+            return memoryview(b"").cast("Q")
+        return memoryview(bytes(self._slots[pfn_start * SLOT_SIZE : pfn_end * SLOT_SIZE])).cast("Q")
+
+    def _owner_lookup(self, heads: list[int]) -> dict[int, _Owner]:
+        found: dict[int, _Owner] = {}
+        if len(heads) > 4096:
+            wanted = set(heads)
+            for key, value in self._owners.items():
+                if key.value in wanted:
+                    found[key.value] = _decode_owner(value)
+            return found
+        for head in heads:
+            try:
+                value = self._owners[self._owners.Key(head)]
+            except KeyError:
+                continue
+            found[head] = _decode_owner(value)
+        return found
+
+    def pages(self, pfn_start: int, pfn_end: int) -> Iterator[PageRecord]:
+        """Live allocations whose head PFN is in [pfn_start, pfn_end), like page_owner's.
+
+        A whole allocation still live is one record of its order; what is left of a split
+        or partly freed one is one order-0 record per page, as page_owner prints split pages.
+        """
+        with self._lock:
+            self._check_open()
+            runs = list(self._runs(pfn_start, pfn_end))
+            heads = sorted({pfn for pfn, *_ in runs} | {pfn - offset for pfn, _, _, offset, _ in runs})
+            owners = self._owner_lookup(heads)
+            records = [self._record(run, owners) for run in runs]
+        yield from records
+
+    def _runs(self, pfn_start: int, pfn_end: int) -> Iterator[tuple[int, int, int, int, int]]:
+        """(pfn, row, order, offset in its allocation, pages) per allocation or leftover page."""
+        slots = self.slots(pfn_start, pfn_end)
+        count = len(slots)
+        base = max(0, pfn_start)
+        i = 0
+        while i < count:
+            value = slots[i]
+            if value == 0 or value & 0xFFFFFFFF == ROW_PRESTART:
+                i += 1
+                continue
+            row = value & 0xFFFFFFFF
+            offset = (value >> 32) & 0xFFFF
+            order = (value >> 48) & 0xFF
+            size = 1 << order
+            if offset == 0 and i + size <= count and all(
+                slots[i + k] == value | (k << 32) for k in range(1, size)
+            ):
+                yield base + i, row, order, 0, size
+                i += size
+            else:
+                yield base + i, row, order, offset, 1
+                i += 1
+
+    def _record(self, run: tuple[int, int, int, int, int], owners: dict[int, _Owner]) -> PageRecord:
+        pfn, row, order, offset, pages = run
+        owner = owners.get(pfn) or owners.get(pfn - offset)
+        if owner is not None and owner.row != row:
+            owner = None
+        record_order = order if pages == 1 << order else 0
+        if owner is None:
+            return PageRecord(
+                pfn=pfn, order=record_order, gfp_mask=0, gfp_names="", stack=self.stack_of_row(row)
+            )
+        return PageRecord(
+            pfn=pfn,
+            order=record_order,
+            gfp_mask=owner.gfp,
+            gfp_names=gfp_names(owner.gfp, self._gfp_table),
+            stack=self.stack_of_row(row),
+            pid=owner.pid,
+            tgid=owner.tgid,
+            comm=owner.comm,
+            ts_ns=owner.ts,
+            migratetype=MIGRATETYPE_NAMES[owner.migratetype]
+            if 0 <= owner.migratetype < len(MIGRATETYPE_NAMES)
+            else str(owner.migratetype),
+            cgroup=owner.cgroup,
+        )
+
+    def records(self, progress: ProgressCallback | None = None) -> Iterator[PageRecord]:
+        """Every live allocation seen since start, PFN by PFN, in chunks."""
+        chunk = 1 << 18
+        total = self.pfn_limit
+        for start in range(0, total, chunk):
+            if progress is not None and progress(start, total):
+                raise Cancelled()
+            yield from self.pages(start, min(start + chunk, total))
+        if progress is not None:
+            progress(total, total)
+
+    def tracked_pages(self) -> int:
+        """Live base pages over all stacks and the no-stack rows (a cheap total)."""
+        self._check_open()
+        assert self._counts is not None
+        words = memoryview(bytes(self._counts[: self._rows * STACK_COUNT_STRIDE])).cast("q")
+        step = STACK_COUNT_STRIDE // 8
+        return sum(words[row * step] for row in range(1, self._rows))
+
+
+def _decode_owner(value) -> _Owner:
+    raw = bytes(value)
+    ts, cgroup, row, gfp, pid, tgid, comm, order, migratetype, _, _ = _OWNER_STRUCT.unpack_from(raw)
+    return _Owner(
+        ts, cgroup, row, gfp, pid, tgid, comm.split(b"\0", 1)[0].decode("utf-8", "replace"), order, migratetype
+    )
+
+
+def _page_round(n: int) -> int:
+    page = mmap.PAGESIZE
+    return (n + page - 1) // page * page

@@ -1,0 +1,172 @@
+"""The TUI's state from tick to tick, in plain Python (no Textual), so it can be tested and
+benchmarked on its own.
+
+One tick is split in two, following ARCHITECTURE.md's threading advice:
+
+- ``sample(snapshot)`` runs on the sampling worker thread: it records the snapshot in the
+  history and ranks it for the query in force at that moment (the expensive part: up to
+  100k stacks), returning an immutable ``Prepared``.
+- ``commit(prepared)`` runs on the UI thread: it adopts the ranking if nothing changed in
+  between (query, baseline, followed stack), or ranks again if the user did change
+  something.  While paused it only keeps the newest ``Prepared`` aside: sampling (and
+  recording) goes on, the view stays frozen.
+
+Everything is addressed by stack id: ``index_of(id)`` gives the row a stack is on now, so
+the cursor stays on the same stack across refreshes and re-sorts.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from pageowner_tui.model.query import Query, Row, rank, row_of
+from pageowner_tui.model.snapshot import Snapshot
+from pageowner_tui.tui.history import PagesHistory
+
+__all__ = ["LiveView", "Prepared"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One sampled snapshot, ranked for the state it was sampled under."""
+
+    snapshot: Snapshot
+    previous: Snapshot | None
+    baseline: Snapshot | None
+    query: Query
+    keep: str | None
+    ids_ascending: list[str]
+    ids: list[str]
+
+
+class LiveView:
+    def __init__(self, query: Query = Query(), *, history_length: int = 60) -> None:
+        self.query = query
+        self.history = PagesHistory(history_length)
+        self.current: Snapshot | None = None  # what the table shows
+        self.previous: Snapshot | None = None  # the one before it (deltas, rates)
+        self.baseline: Snapshot | None = None  # marked with `b`
+        self.follow: str | None = None  # stack id kept in view even if filtered out
+        self.paused = False
+        self.pending: Prepared | None = None  # newest sample while paused
+        self.latest: Snapshot | None = None  # newest sample, paused or not
+        self.first_time: float | None = None  # time of the first snapshot seen
+        self.ids: list[str] = []
+        self._ids_ascending: list[str] = []
+        self._positions: dict[str, int] | None = None
+        self._rows: dict[str, Row] = {}
+        self._sample_lock = threading.Lock()
+        self._last_sampled: Snapshot | None = None
+        self._last_ascending: list[str] = []
+
+    # -- sampling thread -------------------------------------------------------------
+    def sample(self, snapshot: Snapshot) -> Prepared:
+        with self._sample_lock:
+            if self._last_sampled is snapshot:
+                ascending = self._last_ascending
+            else:
+                ascending = _ascending_ids(snapshot, self._last_ascending)
+                self.history.add(snapshot)
+            self._last_sampled, self._last_ascending = snapshot, ascending
+        if self.first_time is None:
+            self.first_time = snapshot.time
+        self.latest = snapshot
+        # Read the UI-owned state once; commit() compares these exact objects.
+        previous = self.current if self.current is not snapshot else self.previous
+        baseline, query, keep = self.baseline, self.query, self.follow
+        ids = rank(snapshot, query, previous=previous, baseline=baseline, keep=keep, ids_ascending=ascending)
+        return Prepared(snapshot, previous, baseline, query, keep, ascending, ids)
+
+    # -- UI thread -------------------------------------------------------------------
+    def commit(self, prepared: Prepared) -> bool:
+        """Show ``prepared``; False (and nothing changes on screen) while paused."""
+        if self.paused:
+            self.pending = prepared
+            return False
+        if prepared.snapshot is not self.current:
+            self.previous = self.current
+            self.current = prepared.snapshot
+        self._ids_ascending = prepared.ids_ascending
+        if (
+            prepared.previous is self.previous
+            and prepared.baseline is self.baseline
+            and prepared.query is self.query
+            and prepared.keep == self.follow
+        ):
+            self._set_ids(prepared.ids)
+        else:
+            self.rerank()
+        return True
+
+    def rerank(self) -> None:
+        if self.current is None:
+            self._set_ids([])
+            return
+        self._set_ids(
+            rank(
+                self.current,
+                self.query,
+                previous=self.previous,
+                baseline=self.baseline,
+                keep=self.follow,
+                ids_ascending=self._ids_ascending or None,
+            )
+        )
+
+    def _set_ids(self, ids: list[str]) -> None:
+        self.ids = ids
+        self._positions = None
+        self._rows = {}
+
+    def set_query(self, query: Query) -> None:
+        self.query = query
+        self.rerank()
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        if not paused and self.pending is not None:
+            pending, self.pending = self.pending, None
+            self.commit(pending)
+
+    def mark_baseline(self) -> None:
+        self.baseline = self.current
+        self.rerank()
+
+    def clear_baseline(self) -> None:
+        self.baseline = None
+        self.rerank()
+
+    def set_follow(self, stack_id: str | None) -> None:
+        self.follow = stack_id
+        self.rerank()
+
+    def index_of(self, stack_id: str | None) -> int | None:
+        if stack_id is None:
+            return None
+        if self._positions is None:
+            self._positions = {sid: n for n, sid in enumerate(self.ids)}
+        return self._positions.get(stack_id)
+
+    def row(self, stack_id: str) -> Row:
+        """The row of one stack as shown now (built on demand: only visible rows pay)."""
+        cached = self._rows.get(stack_id)
+        if cached is None:
+            assert self.current is not None
+            cached = row_of(self.current, stack_id, previous=self.previous, baseline=self.baseline)
+            self._rows[stack_id] = cached
+        return cached
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _ascending_ids(snapshot: Snapshot, previous_ascending: list[str]) -> list[str]:
+    """Every id of ``snapshot`` sorted, starting from the previous tick's sorted list: most
+    ids carry over, and sorting a nearly sorted list is linear (timsort finds the runs)."""
+    stacks = snapshot.stacks
+    kept = [stack_id for stack_id in previous_ascending if stack_id in stacks]
+    if len(kept) != len(stacks):
+        kept.extend(sorted(stacks.keys() - set(kept)))
+        kept.sort()
+    return kept
