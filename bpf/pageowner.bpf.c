@@ -18,6 +18,9 @@
 // - Nothing is counted until user space sets control[0] = 1 after both programs are
 //   attached: BCC attaches the alloc program before loading the free one, and pages
 //   allocated in between would otherwise look live forever.
+// - RAW_MODE (default): raw tracepoints, cheaper per event than perf tracepoints
+//   (bench/ebpf_overhead measures both); without it, TRACEPOINT_PROBEs (the fallback
+//   when calibration fails).
 //
 // Macros supplied by the loader: PFN_LIMIT, STACK_ENTRIES, STACK_DEPTH, OWNER_ENTRIES,
 // MAX_ORDER_PAGES, NR_ORDERS.
@@ -81,11 +84,36 @@ static __always_inline void count(u32 index, u64 n)
         *value += n;    // per-CPU: no atomics needed
 }
 
-static __always_inline int counting(void)
+// control[0]: 0 = idle, 1 = counting, 2 = calibrating (raw mode, before counting)
+#define CONTROL_COUNTING 1
+#define CONTROL_CALIBRATING 2
+
+static __always_inline u32 control_state(void)
 {
     u32 zero = 0;
-    u32 *on = control.lookup(&zero);
-    return on && *on;
+    u32 *state = control.lookup(&zero);
+    return state ? *state : 0;
+}
+
+// What user space learnt in calibration (raw mode): struct page * -> pfn. (The frames of
+// BPF/tracepoint machinery at the top of a raw tracepoint's stack vary with the number of
+// probes attached, so user space cuts them when it symbolises a stack.)
+struct config {
+    u64 vmemmap_base;
+    u64 page_shift;      // log2(sizeof(struct page))
+    u64 stack_flags;     // get_stackid flags (0)
+};
+BPF_ARRAY(config, struct config, 1);
+
+static __always_inline u64 stack_flags(void)
+{
+#ifdef RAW_MODE
+    u32 zero = 0;
+    struct config *c = config.lookup(&zero);
+    return c ? c->stack_flags : 0;
+#else
+    return 0;
+#endif
 }
 
 static __always_inline void add_to_row(u32 row, s64 pages, s64 heads, u32 order)
@@ -115,7 +143,8 @@ struct walk {
     u32 missed;
     u32 untracked;
     u32 untraced;
-    u32 head_order;             // free: order of the allocation whose head is pfn, + 1
+    u32 first_order;            // free: order of the allocation owning pfn, + 1 (0: untracked)
+    u32 first_offset;           // free: pfn's offset in that allocation
 };
 BPF_PERCPU_ARRAY(walks, struct walk, 1);
 
@@ -152,8 +181,10 @@ static __always_inline void free_slot(u32 i, struct walk *walk)
     u32 row = (u32)value;
     u32 order = (value >> 48) & 0xff;
     u32 offset = (value >> 32) & 0xffff;
-    if (i == 0 && offset == 0)
-        walk->head_order = order + 1;
+    if (i == 0) {
+        walk->first_order = order + 1;
+        walk->first_offset = offset;
+    }
     if (row != walk->run_row || order != walk->run_order) {
         if (walk->run_pages)
             add_to_row(walk->run_row, -walk->run_pages, -walk->run_heads, walk->run_order);
@@ -167,16 +198,12 @@ static __always_inline void free_slot(u32 i, struct walk *walk)
         walk->run_heads++;
 }
 
-TRACEPOINT_PROBE(kmem, mm_page_alloc)
+static __always_inline int on_alloc(void *ctx, u64 pfn, u32 order, u64 gfp_flags, int migratetype)
 {
-    if (!counting())
-        return 0;
-    u64 pfn = args->pfn;
     if (pfn == (u64)-1) {           // failed allocation: fires, but owns nothing
         count(C_FAILED_ALLOCS, 1);
         return 0;
     }
-    u32 order = args->order;
     count(C_ALLOC_EVENTS, 1);
     if (order >= NR_ORDERS || pfn + (1ULL << order) > PFN_LIMIT) {
         count(C_OUT_OF_RANGE_PAGES, order < 32 ? (1ULL << order) : 1);
@@ -185,7 +212,7 @@ TRACEPOINT_PROBE(kmem, mm_page_alloc)
     u32 pages = 1U << order;
     count(C_ALLOC_PAGES, pages);
 
-    int id = stack_traces.get_stackid(args, 0);
+    int id = stack_traces.get_stackid(ctx, stack_flags());
     u32 row;
     if (id >= 0) {
         row = (u32)id + 1;
@@ -225,24 +252,20 @@ TRACEPOINT_PROBE(kmem, mm_page_alloc)
     o.ts = bpf_ktime_get_ns();
     o.cgroup = bpf_get_current_cgroup_id();
     o.row = row;
-    o.gfp = (u32)args->gfp_flags;
+    o.gfp = (u32)gfp_flags;
     u64 pid_tgid = bpf_get_current_pid_tgid();
     o.pid = (u32)pid_tgid;
     o.tgid = pid_tgid >> 32;
     bpf_get_current_comm(&o.comm, sizeof(o.comm));
     o.order = order;
-    o.migratetype = args->migratetype;
+    o.migratetype = migratetype;
     if (owners.update(&pfn, &o) != 0)
         count(C_OWNER_DROPS, 1);
     return 0;
 }
 
-TRACEPOINT_PROBE(kmem, mm_page_free)
+static __always_inline int on_free(u64 pfn, u32 order)
 {
-    if (!counting())
-        return 0;
-    u64 pfn = args->pfn;
-    u32 order = args->order;
     count(C_FREE_EVENTS, 1);
     if (order >= NR_ORDERS || pfn + (1ULL << order) > PFN_LIMIT) {
         count(C_OUT_OF_RANGE_PAGES, order < 32 ? (1ULL << order) : 1);
@@ -263,7 +286,8 @@ TRACEPOINT_PROBE(kmem, mm_page_free)
     walk->run_order = 0;
     walk->untracked = 0;
     walk->untraced = 0;
-    walk->head_order = 0;
+    walk->first_order = 0;
+    walk->first_offset = 0;
     if (pages == 1) {
         free_slot(0, walk);
     } else {
@@ -279,22 +303,122 @@ TRACEPOINT_PROBE(kmem, mm_page_free)
         count(C_UNTRACKED_FREE_PAGES, walk->untracked);
     if (walk->untraced)
         count(C_UNTRACED_FREE_PAGES, walk->untraced);
-    u32 head_order = walk->head_order;
+    u32 first_order = walk->first_order;
+    u32 first_offset = walk->first_offset;
 
-    // The owner record: gone with its head page; when only the head's part of a larger
-    // allocation was freed (split page, alloc_pages_exact tail), the record moves to the
-    // first page after the freed part so the remaining pages keep their metadata.
-    // Only a tracked head page has a record: untracked frees cost no hash lookup.
-    if (!head_order)
+    // The owner record, kept at the first live page of its allocation: gone with that
+    // page; when the allocation goes on past the freed part (split page freed from the
+    // front, chunked free), it moves to the first page after the freed part so the
+    // remaining pages keep their metadata. Untracked frees cost no hash lookup.
+    if (!first_order)
         return 0;
-    if (head_order - 1 > order) {
-        struct owner *o = owners.lookup(&pfn);
-        if (o) {
-            struct owner moved = *o;
-            u64 next = pfn + pages;
-            owners.insert(&next, &moved);   // never over a newer owner of that page
+    u64 alloc_end = pfn - first_offset + (1ULL << ((first_order - 1) & 0x1f));
+    if (pfn + pages < alloc_end) {
+        // only if the next page still belongs to the same allocation
+        u32 next_index = (u32)(pfn + pages);
+        u64 *next_slot = page_slots.lookup(&next_index);
+        u32 next_offset = first_offset + pages;
+        if (next_slot && ((*next_slot >> 32) & 0xffff) == next_offset &&
+            ((*next_slot >> 48) & 0xff) == first_order - 1) {
+            struct owner *o = owners.lookup(&pfn);
+            if (o) {
+                struct owner moved = *o;
+                u64 next = pfn + pages;
+                owners.insert(&next, &moved);   // never over a newer owner of that page
+            }
         }
     }
     owners.delete(&pfn);
     return 0;
 }
+
+#ifdef RAW_MODE
+// Raw tracepoints: the probe runs straight from the tracepoint, without the perf event
+// record a TRACEPOINT_PROBE builds first (measured in bench/ebpf_overhead). They pass
+// struct page *, so the pfn comes from the vmemmap layout calibrated at start-up.
+
+static __always_inline u64 struct_page_pfn(u64 page)
+{
+    u32 zero = 0;
+    struct config *c = config.lookup(&zero);
+    if (!page || !c || !c->page_shift)
+        return (u64)-1;
+    return (page - c->vmemmap_base) >> c->page_shift;
+}
+
+struct calibration_pair {
+    u64 page;
+    u64 pfn;
+    s64 stack_id;
+};
+BPF_PERCPU_ARRAY(calibration_last, struct calibration_pair, 1);
+BPF_PERCPU_ARRAY(calibration_pairs, struct calibration_pair, 128);
+BPF_PERCPU_ARRAY(calibration_count, u32, 1);
+
+RAW_TRACEPOINT_PROBE(mm_page_alloc)
+{
+    u32 state = control_state();
+    u64 page = ctx->args[0];
+    if (state == CONTROL_COUNTING)
+        return on_alloc(ctx, struct_page_pfn(page), (u32)ctx->args[1], ctx->args[2], (int)ctx->args[3]);
+    if (state == CONTROL_CALIBRATING) {
+        u32 zero = 0;
+        struct calibration_pair *last = calibration_last.lookup(&zero);
+        if (last) {
+            last->page = page;
+            last->stack_id = stack_traces.get_stackid(ctx, 0);
+        }
+    }
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(mm_page_free)
+{
+    if (control_state() != CONTROL_COUNTING)
+        return 0;
+    u64 pfn = struct_page_pfn(ctx->args[0]);
+    if (pfn == (u64)-1)
+        return 0;
+    return on_free(pfn, (u32)ctx->args[1]);
+}
+
+// Calibration only (detached before counting starts): the perf tracepoint runs right
+// after the raw one for the same event on the same CPU and knows the pfn.
+TRACEPOINT_PROBE(kmem, mm_page_alloc)
+{
+    if (control_state() != CONTROL_CALIBRATING)
+        return 0;
+    u32 zero = 0;
+    struct calibration_pair *last = calibration_last.lookup(&zero);
+    u32 *n = calibration_count.lookup(&zero);
+    if (!last || !n || !last->page || args->pfn == (u64)-1)
+        return 0;
+    u32 index = *n;
+    *n = index + 1;         // per CPU: no atomics needed
+    struct calibration_pair *pair = calibration_pairs.lookup(&index);
+    if (pair) {
+        pair->page = last->page;
+        pair->pfn = args->pfn;
+        pair->stack_id = last->stack_id;
+    }
+    last->page = 0;
+    return 0;
+}
+
+#else
+// Perf tracepoints (fallback): fields come from the tracefs format, pfn included.
+
+TRACEPOINT_PROBE(kmem, mm_page_alloc)
+{
+    if (control_state() != CONTROL_COUNTING)
+        return 0;
+    return on_alloc(args, args->pfn, args->order, args->gfp_flags, args->migratetype);
+}
+
+TRACEPOINT_PROBE(kmem, mm_page_free)
+{
+    if (control_state() != CONTROL_COUNTING)
+        return 0;
+    return on_free(args->pfn, args->order);
+}
+#endif

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from pageowner_tui.commands.common import DEFAULT_DEBUGFS
-from pageowner_tui.kernel.checks import Check, kernel_release, lockdown_mode, root_check
+from pageowner_tui.kernel.checks import Check, kernel_release, lockdown_check, root_check
 
 __all__ = ["add_parser", "run", "collect"]
 
@@ -30,7 +30,7 @@ def collect(debugfs_root: str) -> dict[str, list[Check]]:
     system = [
         Check("kernel", True, kernel_release()),
         root_check(),
-        Check("lockdown", True, lockdown_mode()),
+        lockdown_check(),
     ]
     from pageowner_tui.sources import debugfs, ebpf
 

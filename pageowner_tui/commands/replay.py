@@ -86,11 +86,12 @@ def _fmt(seconds: float) -> str:
 def print_frames(source, out=sys.stdout) -> None:
     times = source.frame_times()
     out.write(f"# {source.path}: {len(times)} frames\n")
-    out.write(f"{'frame':>6}  {'time':<23}  {'stacks':>7}  {'pages':>10}  source\n")
+    out.write(f"  {'frame':>6}  {'time':<23}  {'stacks':>7}  {'pages':>10}  source\n")
     for index in range(len(times)):
         snapshot = source.frame(index)
+        mark = ">" if index == source.position else " "
         out.write(
-            f"{index:>6}  {_fmt(snapshot.time):<23}  {len(snapshot.stacks):>7}  "
+            f"{mark} {index:>6}  {_fmt(snapshot.time):<23}  {len(snapshot.stacks):>7}  "
             f"{snapshot.total_pages:>10}  {snapshot.source}\n"
         )
 
@@ -107,10 +108,23 @@ def run(args: argparse.Namespace) -> int:
         if args.list:
             print_frames(source)
             return 0
-        try:
-            from pageowner_tui.tui.app import run_app
-        except ImportError:
-            raise UserError("the TUI is not available in this installation; use --list to print the frames") from None
-        return int(run_app(source, banner=banner, interval=args.interval) or 0)
+        if not sys.stdout.isatty() or not sys.stdin.isatty():
+            raise UserError(
+                "replay's TUI needs a terminal on stdin and stdout; use --list to print the frames, "
+                "or 'pageowner-top top PATH -n N' for text"
+            )
+        return _run_tui(source, banner, args.interval)
     finally:
         source.close()
+
+
+def _run_tui(source, banner: str | None, interval: float) -> int:
+    """The TUI over the replay: ``run_app`` when the TUI provides it, else its App class."""
+    try:
+        from pageowner_tui.tui import app as tui_app
+    except ImportError as exc:
+        raise UserError(f"the TUI cannot start ({exc}); use --list to print the frames") from None
+    run_app = getattr(tui_app, "run_app", None)
+    if run_app is not None:
+        return int(run_app(source, banner=banner, interval=interval) or 0)
+    return int(tui_app.PageOwnerApp(source, interval=interval, banner=banner).run() or 0)

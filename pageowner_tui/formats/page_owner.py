@@ -55,7 +55,7 @@ from pageowner_tui.model.snapshot import (
     Snapshot,
     StackStat,
 )
-from pageowner_tui.model.stack import Stack, frame_function, intern_stack_text
+from pageowner_tui.model.stack import Stack, intern_stack_text
 
 __all__ = [
     "COUNTS_ONLY_COMM",
@@ -78,8 +78,6 @@ MAX_RECORD_BYTES = 1 << 20  # the kernel's records fit in one page; this is gene
 # x86-64 with hugetlb: pageblock_order 9.  Only used to write records that never had a
 # "Block N" (e.g. built from eBPF events); parsed records keep the number they were read with.
 DEFAULT_PAGEBLOCK_ORDER = 9
-# The stack page_owner gives pages allocated before it started (mm/page_owner.c early_handle).
-EARLY_STACK_FUNCTION = "register_early_stack"
 
 ProgressCallback = Callable[[int, int], "bool | None"]
 
@@ -134,7 +132,7 @@ def _dialect(
 
 def is_early_stack(stack: Stack) -> bool:
     """Whether this is the kernel's marker stack for pages allocated before page_owner."""
-    return bool(stack.frames) and frame_function(stack.frames[0]) == EARLY_STACK_FUNCTION
+    return stack.is_early
 
 
 def is_early(record: PageRecord) -> bool:
@@ -222,6 +220,12 @@ def _parse_lines(
         raise FormatError(path, first_line + 1, _EXPECT_PFN + " after the header", "the end of the record")
     pfn_line = _PFN_RE.fullmatch(lines[1])
     if pfn_line is None:
+        if header.comm == COUNTS_ONLY_COMM and header.mask == 0 and lines[1].startswith(" "):
+            raise FormatError(
+                path, first_line + 1,
+                "per-allocation records with PFN lines; this is a counts-only export for "
+                "page_owner_sort: open the show_stacks file it was made from instead",
+            )
         raise FormatError(path, first_line + 1, _EXPECT_PFN + " after the header", lines[1] or "an empty line")
     index = 2
     while index < checked and lines[index].startswith(" "):
@@ -371,7 +375,8 @@ class _Vocabulary:
     def stack(self, frames: str) -> Stack:
         stack = self.stacks.get(frames)
         if stack is None:
-            if "\n  " in "\n" + frames:  # a frame line with more than one leading space
+            lines = "\n" + frames
+            if "\n  " in lines or "\n \n" in lines:  # not exactly one space, then the frame
                 raise _SlowPath
             stack = self.stacks[frames] = intern_stack_text(frames)
         return stack
@@ -402,17 +407,18 @@ class _Chunks:
         self.chunks = 0
 
     def __iter__(self) -> Iterator[str]:
-        pending: bytes | str = b""
+        pending: bytes | str = b""  # what followed the last empty line so far
         while True:
             data = read_chunk(self.f, self.path, CHUNK_BYTES)
             if not data:
                 break
-            if isinstance(data, str) and not pending:
-                pending = ""
             buf = pending + data if pending else data
             cut = buf.rfind("\n\n" if isinstance(buf, str) else b"\n\n")
             if cut < 0:
                 if len(buf) > MAX_RECORD_BYTES:
+                    # Garbage (binary data, another format) is reported as such first.
+                    head = buf[:4096] if isinstance(buf, str) else buf[:4096].decode("utf-8", "surrogateescape")
+                    _parse_lines(head.split("\n"), self.path, self.line, partial=True)
                     raise FormatError(
                         self.path, self.line,
                         "an empty line after each record (a record is at most a few KiB)",
@@ -435,7 +441,7 @@ class _Chunks:
         if self.progress is not None:
             done, total = read_position(self.f)
             if self.progress(done, total):
-                raise Cancelled()
+                raise Cancelled(f"reading {self.path} was cancelled")
 
     def finish(self, warnings: list[str] | None) -> None:
         """Check what followed the last empty line: nothing, or a record cut short."""
@@ -448,6 +454,11 @@ class _Chunks:
             return
         lines = self.tail.split("\n")
         _parse_lines(lines, self.path, self.line, partial=True)  # garbage is a FormatError
+        if len(self.tail) > MAX_RECORD_BYTES:
+            raise FormatError(
+                self.path, self.line, "an empty line after each record (a record is at most a few KiB)",
+                f"{len(self.tail)} bytes without one",
+            )
         if warnings is None:
             raise TruncatedError(
                 self.path, self.line, "an empty line after the last record (the file was cut short?)",

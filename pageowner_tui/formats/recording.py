@@ -25,15 +25,16 @@ Layout (schema version ``SCHEMA_VERSION``; docs/recording-format.md is the full 
   ``KEYFRAME_EVERY`` frames at most (sooner when the changes add up to a keyframe's size),
   so a seek decodes one keyframe and a bounded number of deltas.
 
-The counts blob is zlib over little-endian arrays, column by column (ids as gaps between
-sorted ids, then pages, then allocations, then removed ids): columns of small numbers
-compress far better than rows.
+The counts blob is zlib (level 6) over little-endian columns (ids as gaps between sorted
+ids, pages, allocations, removed ids), signed values zigzag-coded and each column at the
+narrowest byte width that holds it: columns of small numbers compress far better than rows.
 """
 
 from __future__ import annotations
 
 import array
 import contextlib
+import itertools
 import json
 import os
 import socket
@@ -68,10 +69,13 @@ __all__ = [
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x706F7470  # "potp": pageowner-top
 KEYFRAME_EVERY = 60
+_KEYFRAME_CACHE = 4  # decoded keyframes a reader keeps (each one dict of the stacks)
 ZLIB_LEVEL = 6
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
-_HEADER = struct.Struct("<III")  # entries set, entries removed, flags (0)
+_HEADER = struct.Struct("<IIBBBB")  # entries set, removed, byte width of each column
+_TYPECODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+assert all(array.array(code).itemsize == width for width, code in _TYPECODES.items())
 _EMPTY: Mapping = MappingProxyType({})
 
 _SCHEMA = """
@@ -115,67 +119,71 @@ def is_recording(path: str) -> bool:
 # Encoding of one frame's counts
 
 
-def _le(values: array.array) -> bytes:
+def _column(values: list[int]) -> tuple[int, bytes]:
+    """Non-negative ints as little-endian unsigned of the narrowest width that holds them."""
+    top = max(values, default=0)
+    width = 1 if top < 1 << 8 else 2 if top < 1 << 16 else 4 if top < 1 << 32 else 8
+    out = array.array(_TYPECODES[width], values)
     if sys.byteorder == "big":
-        values = array.array(values.typecode, values)
-        values.byteswap()
-    return values.tobytes()
+        out.byteswap()
+    return width, out.tobytes()
 
 
-def _from_le(typecode: str, data: bytes) -> array.array:
-    values = array.array(typecode)
-    values.frombytes(data)
+def _uncolumn(width: int, data: bytes) -> array.array:
+    out = array.array(_TYPECODES[width])
+    out.frombytes(data)
     if sys.byteorder == "big":
-        values.byteswap()
-    return values
-
-
-def _gaps(ids: list[int]) -> array.array:
-    """Sorted ids as differences from the previous id (first from 0): mostly 1s."""
-    out = array.array("I", ids)
-    for i in range(len(out) - 1, 0, -1):
-        out[i] -= out[i - 1]
+        out.byteswap()
     return out
 
 
+def _gaps(ids: list[int]) -> list[int]:
+    """Sorted ids as differences from the previous id (the first from 0): mostly 1s."""
+    return [b - a for a, b in zip([0, *ids], ids)]
+
+
 def _ungap(gaps: array.array) -> list[int]:
-    total = 0
-    ids = []
-    for gap in gaps:
-        total += gap
-        ids.append(total)
-    return ids
+    return list(itertools.accumulate(gaps))
+
+
+def _zigzag(values: Sequence[int]) -> list[int]:
+    """Signed -> unsigned with small magnitudes small (0, -1, 1, -2 -> 0, 1, 2, 3): a
+    shrinking stack then costs a byte, not eight bytes of 0xff."""
+    return [v << 1 if v >= 0 else (-v << 1) - 1 for v in values]
+
+
+def _unzigzag(values: array.array) -> list[int]:
+    return [(z >> 1) ^ -(z & 1) for z in values]
 
 
 def encode_counts(
     ids: list[int], pages: list[int], allocations: list[int], removed: list[int]
 ) -> bytes:
-    """One frame's counts as a zlib blob (``ids`` and ``removed`` sorted ascending)."""
-    parts = [
-        _HEADER.pack(len(ids), len(removed), 0),
-        _le(_gaps(ids)),
-        _le(array.array("q", pages)),
-        _le(array.array("q", allocations)),
-        _le(_gaps(removed)),
-    ]
-    return zlib.compress(b"".join(parts), ZLIB_LEVEL)
+    """One frame's counts as a zlib blob (``ids`` and ``removed`` sorted ascending).
+
+    Column by column (id gaps, pages, allocations, removed-id gaps), each at the narrowest
+    byte width that holds it: columns of small numbers compress far better than rows."""
+    columns = [_column(_gaps(ids)), _column(_zigzag(pages)), _column(_zigzag(allocations)), _column(_gaps(removed))]
+    header = _HEADER.pack(len(ids), len(removed), *(width for width, _ in columns))
+    return zlib.compress(header + b"".join(data for _, data in columns), ZLIB_LEVEL)
 
 
-def decode_counts(blob: bytes) -> tuple[list[int], array.array, array.array, list[int]]:
+def decode_counts(blob: bytes) -> tuple[list[int], list[int], list[int], list[int]]:
     raw = zlib.decompress(blob)
-    n_set, n_removed, _flags = _HEADER.unpack_from(raw, 0)
-    expected = _HEADER.size + 4 * n_set + 16 * n_set + 4 * n_removed
+    n_set, n_removed, *widths = _HEADER.unpack_from(raw, 0)
+    if any(w not in _TYPECODES for w in widths):
+        raise ValueError(f"counts blob has column widths {widths}")
+    lengths = [n_set, n_set, n_set, n_removed]
+    expected = _HEADER.size + sum(w * n for w, n in zip(widths, lengths))
     if len(raw) != expected:
         raise ValueError(f"counts blob is {len(raw)} bytes, expected {expected}")
     pos = _HEADER.size
-    ids = _ungap(_from_le("I", raw[pos : pos + 4 * n_set]))
-    pos += 4 * n_set
-    pages = _from_le("q", raw[pos : pos + 8 * n_set])
-    pos += 8 * n_set
-    allocations = _from_le("q", raw[pos : pos + 8 * n_set])
-    pos += 8 * n_set
-    removed = _ungap(_from_le("I", raw[pos:]))
-    return ids, pages, allocations, removed
+    columns = []
+    for width, n in zip(widths, lengths):
+        columns.append(_uncolumn(width, raw[pos : pos + width * n]))
+        pos += width * n
+    ids, pages, allocations, removed = columns
+    return _ungap(ids), _unzigzag(pages), _unzigzag(allocations), _ungap(removed)
 
 
 def _crc(counts: bytes, breakdowns: bytes | None, extra: str | None) -> int:
@@ -262,28 +270,15 @@ class RecordingWriter:
         if (after.st_dev, after.st_ino) != (created.st_dev, created.st_ino):
             self._db.close()
             raise OutputExistsError(f"{path} was replaced while starting; refusing to write")
-        # Rollback journal, not WAL: after a crash the main file alone holds every
-        # committed frame, and readers on read-only media need no -shm file.
-        self._db.execute("PRAGMA journal_mode=DELETE")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        meta = {
-            "schema_version": str(SCHEMA_VERSION),
-            "tool": "pageowner-top",
-            "tool_version": __version__,
-            "kernel": kernel,
-            "hostname": socket.gethostname() if hostname is None else hostname,
-            "source": source,
-            "interval": repr(float(interval)),
-            "started": repr(_time.time()),
-            "keyframe_every": str(keyframe_every),
-        }
-        meta.update(extra_meta or {})
-        with self._transaction():
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                self._db.execute(statement)
-            self._db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+        try:
+            self._start(source, interval, kernel, hostname, extra_meta)
+        except BaseException as exc:
+            self._db.close()
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # ours, created above and still empty of frames
+            if isinstance(exc, sqlite3.Error):
+                raise UserError(f"{path}: cannot start the recording: {exc}") from None
+            raise
         self._ids: dict[str, int] = {}  # stack id -> its current row id
         self._handles: list[int | None] = []  # handle of each row (row id - 1)
         self._prev: dict[int, tuple[int, int]] = {}  # row id -> (pages, allocations)
@@ -296,6 +291,38 @@ class RecordingWriter:
         self._last_time = float("-inf")
         self.bytes_written = 0  # payload bytes of the frames so far (for the benchmark)
         self.closed = False
+
+    def _start(
+        self,
+        source: str,
+        interval: float,
+        kernel: str,
+        hostname: str | None,
+        extra_meta: Mapping[str, str] | None,
+    ) -> None:
+        # Rollback journal, not WAL: after a crash the main file alone holds every
+        # committed frame, and readers on read-only media need no -shm file.  FULL: a
+        # committed frame also survives a power cut, for one fsync per tick.
+        self._db.execute("PRAGMA journal_mode=DELETE")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        meta = {
+            "schema_version": str(SCHEMA_VERSION),
+            "tool": "pageowner-top",
+            "tool_version": __version__,
+            "kernel": kernel,
+            "hostname": socket.gethostname() if hostname is None else hostname,
+            "source": source,
+            "interval": repr(float(interval)),
+            "started": repr(_time.time()),
+            "keyframe_every": str(self.keyframe_every),
+        }
+        meta.update(extra_meta or {})
+        with self._transaction():
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._db.execute(statement)
+            self._db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -316,24 +343,33 @@ class RecordingWriter:
         with self._lock:
             if self.closed:
                 raise UserError(f"{self.path}: the recording is closed")
-            return self._append(snapshot)
+            try:
+                return self._append(snapshot)
+            except sqlite3.Error as exc:  # a full disk, a file removed under us, ...
+                raise UserError(
+                    f"{self.path}: cannot write frame {self._seq} ({exc}); "
+                    f"the {self._seq} frames before it are saved"
+                ) from None
 
     def _append(self, snapshot: Snapshot) -> int:
         if snapshot.time < self._last_time:
-            raise ValueError(
-                f"frame time {snapshot.time} is before the previous frame's {self._last_time}"
+            raise UserError(
+                f"{self.path}: a snapshot from {snapshot.time:.3f} is before the previous "
+                f"frame ({self._last_time:.3f}); a recording is in time order (stop recording "
+                "before stepping back in a replay)"
             )
         new_stacks: list[tuple[int, str, int | None]] = []
+        new_ids: dict[str, int] = {}  # rows assigned by this frame: kept only if it commits
         current: dict[int, tuple[int, int]] = {}
         breakdowns_now: dict[int, Mapping] = {}
+        ids, handles = self._ids, self._handles
         for stack_id, stat_ in snapshot.stacks.items():
-            row = self._ids.get(stack_id)
-            if row is None or self._handles[row - 1] != stat_.handle:
+            row = ids.get(stack_id)
+            if row is None or handles[row - 1] != stat_.handle:
                 # A handle is part of a stack's row: one that changes (a new kernel
                 # instance behind the same source) gets a new row, text stored again.
-                row = len(self._handles) + 1
-                self._ids[stack_id] = row
-                self._handles.append(stat_.handle)
+                row = len(handles) + len(new_stacks) + 1
+                new_ids[stack_id] = row
                 new_stacks.append((row, stat_.stack.text, stat_.handle))
             current[row] = (stat_.pages, stat_.allocations)
             if stat_.breakdowns:
@@ -387,7 +423,7 @@ class RecordingWriter:
                     seq,
                     snapshot.time,
                     seq if keyframe else self._key,
-                    len(self._handles),
+                    len(handles) + len(new_stacks),
                     sum(p for p, _ in current.values()),
                     len(current),
                     counts,
@@ -396,6 +432,8 @@ class RecordingWriter:
                     _crc(counts, breakdowns_blob, extra),
                 ),
             )
+        self._ids.update(new_ids)
+        self._handles.extend(handle for _, _, handle in new_stacks)
         if keyframe:
             self._key = seq
             self._key_bytes = size
@@ -477,6 +515,8 @@ class Recording:
             why = f" ({self.warnings[-1]})" if self.warnings else ""
             raise FormatError(path, None, "a recording with at least one complete frame", f"none{why}")
         self._state: _State | None = None
+        self._times: list[float] = []
+        self._keyframes: dict[int, _State] = {}  # decoded keyframes, least recently used first
 
     # -- opening ----------------------------------------------------------------------
 
@@ -628,19 +668,11 @@ class Recording:
     def stacks(self) -> Sequence[Stack]:
         return self._stacks
 
-    def index_at(self, when: float) -> int:
-        """Index of the last frame at or before ``when`` (the first frame if before all)."""
-        import bisect
-
-        i = bisect.bisect_right(self.times_cache(), when) - 1
-        return max(i, 0)
-
     def times_cache(self) -> list[float]:
-        cached = getattr(self, "_times", None)
-        if cached is None or len(cached) != len(self.frames):
-            cached = self.times()
-            self._times = cached
-        return cached
+        """Frame times, rebuilt only when frames were added (for bisecting on every seek)."""
+        if len(self._times) != len(self.frames):
+            self._times = self.times()
+        return self._times
 
     def frame(self, index: int) -> Snapshot:
         """The snapshot of frame ``index`` (negative counts from the end)."""
@@ -653,11 +685,25 @@ class Recording:
             info = self.frames[index]
             state = self._state
             if state is None or state.seq > index or state.seq < info.key:
-                state = self._decode_keyframe(info.key)
+                state = self._keyframe_state(info.key)
             for seq in range(state.seq + 1, index + 1):
                 self._apply_delta(state, seq)
             self._state = state
             return self._snapshot_of(state, info)
+
+    def _keyframe_state(self, seq: int) -> _State:
+        """A private copy of keyframe ``seq``'s decoded state.  The last few keyframes are
+        kept decoded, so stepping back within a segment costs a dict copy and the deltas,
+        not building every StackStat again."""
+        cached = self._keyframes.get(seq)
+        if cached is None:
+            cached = self._decode_keyframe(seq)
+            self._keyframes[seq] = cached
+            while len(self._keyframes) > _KEYFRAME_CACHE:
+                del self._keyframes[next(iter(self._keyframes))]
+        else:
+            self._keyframes[seq] = self._keyframes.pop(seq)  # most recently used last
+        return _State(cached.seq, dict(cached.by_row), cached.extra)
 
     def _row(self, seq: int) -> tuple[bytes, bytes | None, str | None]:
         try:
@@ -670,7 +716,7 @@ class Recording:
             raise FormatError(self.path, None, f"frame {seq}", "nothing")
         return row
 
-    def _decode(self, seq: int) -> tuple[list[int], array.array, array.array, list[int], dict, dict | None]:
+    def _decode(self, seq: int) -> tuple[list[int], list[int], list[int], list[int], dict, dict | None]:
         counts, breakdowns, extra = self._row(seq)
         try:
             ids, pages, allocs, removed = decode_counts(counts)
@@ -701,7 +747,7 @@ class Recording:
 
     def _apply_delta(self, state: _State, seq: int) -> None:
         ids, pages, allocs, removed, breakdowns, extra = self._decode(seq)
-        by_row = dict(state.by_row)  # earlier snapshots share the old dict: copy
+        by_row = state.by_row  # private to this state: snapshots get their own dict
         for row in removed:
             by_row.pop(row, None)
         for i, row in enumerate(ids):

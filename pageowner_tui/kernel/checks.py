@@ -7,7 +7,7 @@ import os
 import platform
 from dataclasses import dataclass
 
-__all__ = ["Check", "kernel_release", "is_root", "root_check", "mounted", "lockdown_mode"]
+__all__ = ["Check", "kernel_release", "is_root", "root_check", "mounted", "lockdown_mode", "lockdown_check"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,21 @@ def lockdown_mode() -> str:
         with open("/sys/kernel/security/lockdown", encoding="utf-8") as f:
             text = f.read()
     except OSError:
+        if not mounted("/sys/kernel/security", "securityfs"):
+            return "unknown (securityfs not mounted: mount -t securityfs none /sys/kernel/security)"
         return "unknown"
     start, end = text.find("["), text.find("]")
     return text[start + 1 : end] if 0 <= start < end else text.strip() or "unknown"
+
+
+def lockdown_check() -> Check:
+    mode = lockdown_mode()
+    if mode == "none":
+        return Check("lockdown", True, "none")
+    if mode in ("integrity", "confidentiality"):
+        return Check(
+            "lockdown",
+            True,
+            f"{mode}: fentry/fexit and kprobe programs are refused; tracepoints still work",
+        )
+    return Check("lockdown", True, mode)

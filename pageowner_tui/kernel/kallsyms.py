@@ -27,6 +27,7 @@ from pageowner_tui.errors import UserError
 __all__ = ["Kallsyms", "KallsymsUnavailable", "format_frame"]
 
 KALLSYMS = "/proc/kallsyms"
+_MAX_SYMBOL_SIZE = 1 << 20  # a "symbol" spanning more is the gap after a text region
 
 
 class KallsymsUnavailable(UserError):
@@ -110,8 +111,8 @@ class Kallsyms:
         else:
             size = 0
         offset = address - symbol.address
-        if size and offset >= size:
-            return None
+        if (size and offset >= size) or size > _MAX_SYMBOL_SIZE:
+            return None  # past the end of the last symbol of a region (kernel text, a module)
         return symbol.name, offset, size, symbol.module
 
     def frame(self, address: int) -> str:

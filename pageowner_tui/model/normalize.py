@@ -80,7 +80,8 @@ def _is_irq_entry(function: str) -> bool:
 
 def normalize_frames(frames: Sequence[str]) -> tuple[str, ...]:
     """The cross-source key of a stack given as %pS frames (with or without a leading space)."""
-    functions = [frame_function(frame) for frame in frames]
+    # compiler suffixes (.constprop.0, .isra.0, .cold) do not change what a function is
+    functions = [frame_function(frame).split(".", 1)[0] for frame in frames]
     start = 0
     while start < len(frames) and functions[start] in ALLOCATOR_INNER:
         start += 1

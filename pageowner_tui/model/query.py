@@ -317,21 +317,55 @@ def rank(
     threshold = query.threshold
     flt = query.filter
     stacks = snapshot.stacks
-    if ids_ascending is None:
-        candidates: Iterable[str] = sorted(stacks)
+    candidates: Sequence[str] = sorted(stacks) if ids_ascending is None else ids_ascending
+    if threshold <= 0 and not flt:
+        ids = list(candidates)
     else:
-        candidates = ids_ascending
-    ids = [
-        stack_id
-        for stack_id in candidates
-        if ((stat := stacks[stack_id]).pages >= threshold and (not flt or _memo_matches(flt, stat)))
-        or stack_id == keep
-    ]
+        ids = [
+            stack_id
+            for stack_id in candidates
+            if ((stat := stacks[stack_id]).pages >= threshold and (not flt or _memo_matches(flt, stat)))
+            or stack_id == keep
+        ]
     _, natural_desc = SORT_KEYS[query.sort]
-    ids.sort(key=_id_key(query.sort, snapshot, previous, baseline), reverse=natural_desc != query.reverse)
+    descending = natural_desc != query.reverse
+    numeric = _numeric_keys(query.sort, snapshot, previous, baseline)
+    if numeric is not None:
+        # One dict of keys, then a sort keyed by its built-in __getitem__: no Python call
+        # per comparison key, which is most of the cost at 100k stacks.
+        ids.sort(key=numeric.__getitem__, reverse=descending)
+    else:
+        ids.sort(key=_id_key(query.sort, snapshot, previous, baseline), reverse=descending)
     if query.limit is not None:
         del ids[query.limit:]
     return ids
+
+
+def _numeric_keys(
+    name: str,
+    snapshot: Snapshot,
+    previous: Snapshot | None,
+    baseline: Snapshot | None,
+) -> dict[str, float] | None:
+    """Every stack's sort key for the numeric SORT_KEYS, or None for the others."""
+    stacks = snapshot.stacks
+    if name in ("pages", "percent"):
+        return {i: stat.pages for i, stat in stacks.items()}
+    if name == "allocations":
+        return {i: stat.allocations for i, stat in stacks.items()}
+    if name in ("delta", "rate", "baseline"):
+        other = baseline if name == "baseline" else previous
+        if other is None:
+            return dict.fromkeys(stacks, 0)
+        old = other.stacks
+        changes = {i: stat.pages - (o.pages if (o := old.get(i)) is not None else 0) for i, stat in stacks.items()}
+        if name == "rate":
+            seconds = snapshot.time - other.time
+            if seconds <= 0:
+                return dict.fromkeys(stacks, 0.0)
+            return {i: change / seconds for i, change in changes.items()}
+        return changes
+    return None
 
 
 def row_of(

@@ -113,8 +113,8 @@ class PageRecord:
 
     @property
     def early(self) -> bool:
-        """Allocated before page_owner initialised: order 0, mask 0, no task."""
-        return self.gfp_mask == 0 and self.ts_ns == 0 and self.pid <= 0
+        """Allocated before page_owner initialised (the kernel's early marker stack)."""
+        return self.stack.is_early
 
     @property
     def migrate_reason(self) -> str:

@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Iterable
 
 __all__ = [
+    "EARLY_STACK_FUNCTION",
     "Stack",
     "intern_stack",
     "intern_stack_text",
@@ -22,6 +23,12 @@ __all__ = [
     "frame_module",
     "is_allocator_frame",
 ]
+
+
+# page_owner gives pages allocated before it initialised this one-function stack
+# (register_early_stack < init_page_owner < mm_core_init < start_kernel).  Real boot
+# allocations can also have mask 0, ts 0 and pid 0, so the stack is the only reliable sign.
+EARLY_STACK_FUNCTION = "register_early_stack"
 
 
 class Stack:
@@ -63,6 +70,11 @@ class Stack:
     @property
     def caller_function(self) -> str:
         return frame_function(self.caller)
+
+    @property
+    def is_early(self) -> bool:
+        """The kernel's marker stack for pages allocated before page_owner initialised."""
+        return bool(self.frames) and frame_function(self.frames[0]) == EARLY_STACK_FUNCTION
 
     @property
     def modules(self) -> tuple[str, ...]:

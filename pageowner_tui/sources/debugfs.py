@@ -36,7 +36,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
@@ -51,7 +51,7 @@ from pageowner_tui.kernel.debugfs_files import (
     read_whole,
     write_value,
 )
-from pageowner_tui.model.snapshot import Counters, PageRecord, Snapshot, StackStat
+from pageowner_tui.model.snapshot import Breakdown, Counters, PageRecord, Snapshot, StackStat
 from pageowner_tui.model.stack import Stack
 from pageowner_tui.sources.base import Capabilities, ProgressCallback
 
@@ -199,12 +199,27 @@ def _lockdown(files: DebugfsFiles) -> str:
     return match.group(1) if match else "unknown"
 
 
-def _permission_message(path: str) -> str:
-    return f"permission denied reading {path}: debugfs is readable by root only; run pageowner-top as root (sudo)"
+class _Unavailable(SourceUnavailable):
+    """SourceUnavailable that also knows which check failed, what was found and the fix,
+    so ``preflight`` prints the same words as a failed start-up."""
+
+    def __init__(self, check: str, detail: str, fix: str) -> None:
+        self.check, self.detail, self.fix = check, detail, fix
+        super().__init__(f"{detail}: {fix}")
 
 
-def _not_mounted_message(root: str) -> str:
-    return f"debugfs is not mounted at {root}: mount it with 'mount -t debugfs none {root}' (or point --debugfs at a copy)"
+def _permission_denied(path: str) -> _Unavailable:
+    return _Unavailable(
+        "permissions", f"permission denied reading {path}",
+        "debugfs is readable by root only; run pageowner-top as root (sudo)",
+    )
+
+
+def _not_mounted(root: str) -> _Unavailable:
+    return _Unavailable(
+        "debugfs", f"debugfs is not mounted at {root}",
+        f"mount it with 'mount -t debugfs none {root}' (or point --debugfs at a copy)",
+    )
 
 
 def _probe(root: str, files: DebugfsFiles) -> _Tree:
@@ -214,14 +229,17 @@ def _probe(root: str, files: DebugfsFiles) -> _Tree:
         info = files.stat(root)
     except FileNotFoundError:
         if root == DEFAULT_ROOT:
-            raise SourceUnavailable(_not_mounted_message(root)) from None
-        raise SourceUnavailable(
-            f"{root}: no such directory (--debugfs wants the debugfs mount point, default {DEFAULT_ROOT}, or a copy of it)"
+            raise _not_mounted(root) from None
+        raise _Unavailable(
+            "debugfs", f"{root} does not exist",
+            f"--debugfs wants the debugfs mount point (default {DEFAULT_ROOT}) or a copy of it",
         ) from None
     except PermissionError:
-        raise SourceUnavailable(_permission_message(root)) from None
+        raise _permission_denied(root) from None
     if not info.is_dir:
-        raise SourceUnavailable(f"{root} is not a directory: --debugfs wants the debugfs mount point or a copy of it")
+        raise _Unavailable(
+            "debugfs", f"{root} is not a directory", "--debugfs wants the debugfs mount point or a copy of it"
+        )
     live = _mount_type(files, root) == "debugfs"
     release = _release(files) if live else ""
 
@@ -229,19 +247,21 @@ def _probe(root: str, files: DebugfsFiles) -> _Tree:
         try:
             return _exists(files, os.path.join(root, name))
         except PermissionError:
-            raise SourceUnavailable(_permission_message(os.path.join(root, name))) from None
+            raise _permission_denied(os.path.join(root, name)) from None
 
     page_owner = present(PAGE_OWNER)
     stacks = present(SHOW_STACKS)
     if not page_owner and not stacks:
-        raise SourceUnavailable(_missing_message(root, live, release, files))
+        raise _missing(root, live, release, files)
     empty = False
     if page_owner and not live:
         empty = files.stat(os.path.join(root, PAGE_OWNER)).size == 0
         if empty and not stacks:
-            raise SourceUnavailable(
-                f"{root}/{PAGE_OWNER} is empty: the kernel it was copied from was not booted with "
-                "page_owner=on, or the copy failed; copy it again from a kernel booted with page_owner=on"
+            raise _Unavailable(
+                "page_owner",
+                f"{root}/{PAGE_OWNER} is empty (the kernel it was copied from was not booted with page_owner=on, "
+                "or the copy failed)",
+                "copy it again from a kernel booted with page_owner=on",
             )
     tree = _Tree(
         root=root,
@@ -259,39 +279,43 @@ def _probe(root: str, files: DebugfsFiles) -> _Tree:
     try:
         files.close(files.open(tree.path(polled)))
     except PermissionError:
-        raise SourceUnavailable(_permission_message(tree.path(polled))) from None
+        raise _permission_denied(tree.path(polled)) from None
     return tree
 
 
-def _missing_message(root: str, live: bool, release: str, files: DebugfsFiles) -> str:
+def _missing(root: str, live: bool, release: str, files: DebugfsFiles) -> _Unavailable:
     """No page_owner files under ``root``: say which of the possible reasons it is."""
     if not live:
         try:
             entries = files.listdir(root)
         except PermissionError:
-            return _permission_message(root)
+            return _permission_denied(root)
         except OSError:
             entries = []
         if not entries and _mount_type(files, root) is None:
-            return _not_mounted_message(root)
-        return (
-            f"{root} is neither a debugfs mount nor a copy of one: no {PAGE_OWNER} or {SHOW_STACKS} in it "
-            f"(mount debugfs with 'mount -t debugfs none {root}', or point --debugfs at a copy)"
+            return _not_mounted(root)
+        return _Unavailable(
+            "debugfs",
+            f"{root} is neither a debugfs mount nor a copy of one (no {PAGE_OWNER} or {SHOW_STACKS} in it)",
+            f"mount debugfs with 'mount -t debugfs none {root}', or point --debugfs at a copy",
         )
     compiled, where = _config_page_owner(files, release)
     if compiled is False:
-        return (
-            f"page_owner is not compiled into this kernel ({release}: CONFIG_PAGE_OWNER is not set in {where}): "
-            "use a kernel built with CONFIG_PAGE_OWNER=y, or --source ebpf"
+        return _Unavailable(
+            "page_owner",
+            f"page_owner is not compiled into this kernel (CONFIG_PAGE_OWNER is not set in {where}, {release})",
+            "use a kernel built with CONFIG_PAGE_OWNER=y, or --source ebpf",
         )
     if compiled:
-        return (
-            f"page_owner is compiled in but not enabled ({root}/{PAGE_OWNER} is missing): "
-            "boot with page_owner=on on the kernel command line"
+        return _Unavailable(
+            "page_owner",
+            f"page_owner is compiled in but not enabled ({root}/{PAGE_OWNER} is missing)",
+            "boot with page_owner=on on the kernel command line",
         )
-    return (
-        f"{root}/{PAGE_OWNER} not found: this kernel has no CONFIG_PAGE_OWNER or was booted without "
-        "page_owner=on (add page_owner=on to the kernel command line)"
+    return _Unavailable(
+        "page_owner",
+        f"{root}/{PAGE_OWNER} not found (no CONFIG_PAGE_OWNER in this kernel, or booted without page_owner=on)",
+        "add page_owner=on to the kernel command line, on a kernel built with CONFIG_PAGE_OWNER=y",
     )
 
 
@@ -318,30 +342,25 @@ def preflight(root: str = DEFAULT_ROOT, *, files: DebugfsFiles | None = None) ->
     checks: list[Check] = []
     try:
         tree = _probe(root, files)
-    except SourceUnavailable as exc:
-        text = str(exc)
-        name = "permissions" if text.startswith("permission denied") else (
-            "debugfs" if "not mounted" in text or "no such directory" in text or "not a directory" in text
-            or "neither a debugfs mount" in text else "page_owner"
-        )
-        detail, _, fix = text.partition(": ")
-        checks.append(Check(name, False, detail, fix))
+    except _Unavailable as exc:
+        checks.append(Check(exc.check, False, exc.detail, exc.fix))
         return checks
     where = f"mounted at {tree.root}" if tree.live else f"{tree.root} is a copy (not a debugfs mount)"
     checks.append(Check("debugfs", True, where))
-    if tree.page_owner:
+    if tree.page_owner and not tree.page_owner_empty:
         checks.append(Check("page_owner", True, f"{tree.path(PAGE_OWNER)} present (page_owner=on)"))
     else:
-        checks.append(Check("page_owner", False, f"no {PAGE_OWNER} in this copy", "PFN ranges and per-allocation exports need it"))
+        checks.append(Check("page_owner", True, f"no {PAGE_OWNER} records in this copy: no PFN ranges or per-allocation exports"))
     if tree.show_stacks:
         checks.append(Check("show_stacks", True, f"{tree.path(SHOW_STACKS)} present (6.9+)"))
     else:
+        # Degraded, not broken (the source runs): ok, with the cost said in the detail.
         checks.append(
             Check(
                 "show_stacks",
-                False,
-                "no page_owner_stacks (kernel before 6.9): per-stack counts need full reads of page_owner (slow path)",
-                "use a 6.9+ kernel, or --source ebpf",
+                True,
+                "no page_owner_stacks (kernel before 6.9): slow path, every refresh reads all of page_owner "
+                f"(at most every {SLOW_PATH_MIN_INTERVAL:.0f} s); a 6.9+ kernel or --source ebpf avoids it",
             )
         )
     if tree.handles:
@@ -353,7 +372,7 @@ def preflight(root: str = DEFAULT_ROOT, *, files: DebugfsFiles | None = None) ->
         if writable:
             checks.append(Check("count_threshold", True, "writable: thresholds are applied by the kernel"))
         else:
-            checks.append(Check("count_threshold", False, reason, "thresholds are applied by pageowner-top instead"))
+            checks.append(Check("count_threshold", True, f"{reason}; thresholds are applied by pageowner-top instead"))
     checks.append(Check("permissions", True, "page_owner files can be opened"))
     return checks
 
@@ -422,6 +441,66 @@ class _FdRaw(io.RawIOBase):
         return len(data)
 
 
+class _IncrementalParse:
+    """One show_stacks-family file, parsed tick after tick.
+
+    A tick changes a few counts, so most records are byte-identical to the last tick's:
+    those are looked up by their text, and only new or changed records go through
+    ``show_stacks.parse``.  Anything unusual (a truncated file, an error) parses the whole
+    text, so a FormatError names the same line it would without this cache.
+    """
+
+    def __init__(self, path: str, variants: tuple[str, ...], expected: str) -> None:
+        self.path = path
+        self.variants = variants  # what this file may hold
+        self.expected = expected  # said in the error when it holds something else
+        self.variant: str | None = None
+        self.known: dict[str, show_stacks.Entry] = {}
+
+    def parse(self, text: str, warnings: list[str]) -> list[show_stacks.Entry]:
+        if not text:
+            return []
+        if not text.endswith("\n\n") or "\n\n\n" in text or text.startswith("\n"):
+            return self._whole(text, warnings)
+        blocks = text[:-2].split("\n\n")
+        known = self.known
+        out: list = []
+        missing: list[int] = []
+        for block in blocks:
+            entry = known.get(block)
+            if entry is None:
+                missing.append(len(out))
+                out.append(block)
+            else:
+                out.append(entry)
+        if missing:
+            try:
+                parsed = show_stacks.parse("\n\n".join(out[i] for i in missing) + "\n\n", self.path)
+            except FormatError:
+                return self._whole(text, warnings)  # raises, naming the line in the whole file
+            if parsed.warnings or len(parsed.entries) != len(missing) or not self._accept(parsed.variant):
+                return self._whole(text, warnings)
+            for i, entry in zip(missing, parsed.entries):
+                known[out[i]] = entry
+                out[i] = entry
+            if len(known) > 2 * len(blocks) + 1024:  # forget records long gone
+                self.known = {block: entry for block, entry in zip(blocks, out)}
+        return out
+
+    def _accept(self, variant: str) -> bool:
+        if variant not in self.variants or (self.variant is not None and variant != self.variant):
+            return False
+        self.variant = variant
+        return True
+
+    def _whole(self, text: str, warnings: list[str]) -> list[show_stacks.Entry]:
+        parsed = show_stacks.parse(text, self.path)
+        if parsed.entries and not self._accept(parsed.variant):
+            raise FormatError(self.path, 1, self.expected, f"{parsed.variant} records")
+        warnings.extend(parsed.warnings)
+        return parsed.entries
+
+
 class DebugfsSource:
     """page_owner from debugfs as a live Source (see the module docstring)."""
 
@@ -435,8 +514,18 @@ class DebugfsSource:
         self.warnings: list[str] = []  # skipped records, truncated files: for the caller to show
         self.last_read: FullReadCost | None = None  # the last page_owner read (range or full)
         self.last_full_read: FullReadCost | None = None
-        self._lock = threading.Lock()
+        # _poll_lock: one tick at a time (a slow-path tick takes seconds); _state_lock: the
+        # threshold and notices, so set_threshold() from the UI never waits for a tick.
+        self._poll_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._last_slow: Snapshot | None = None
         self._previous: dict[str, StackStat] = {}  # last snapshot's stats, reused when unchanged
+        self._show_stacks = _IncrementalParse(
+            self._tree.path(SHOW_STACKS), ("stacks", "stack_count"), "show_stacks records (frames, then 'nr_base_pages: N')"
+        )
+        self._show_handles = _IncrementalParse(
+            self._tree.path(SHOW_HANDLES), ("handles",), "'handle: H' then 'nr_base_pages: N' records"
+        )
         self._by_handle: dict[int, Stack] = {}
         self._notice: str | None = None  # said once, in the next snapshot's meta
         self._early_pages: int | None = None  # from the last full read
@@ -495,7 +584,12 @@ class DebugfsSource:
             kernel_threshold=self._writable,
             pfn_ranges=tree.page_owner and not tree.page_owner_empty,
             records=tree.page_owner and not tree.page_owner_empty,
-            breakdowns=(),
+            # Per-stack counts from show_stacks carry no breakdowns; the slow path aggregates
+            # records, which carry order, GFP, migratetype, comm and pid.
+            breakdowns=(
+                (Breakdown.ORDER, Breakdown.GFP, Breakdown.MIGRATETYPE, Breakdown.COMM, Breakdown.PID)
+                if self.mode == MODE_FULL_FILE else ()
+            ),
             notes=tuple(notes),
         )
 
@@ -521,7 +615,7 @@ class DebugfsSource:
         (count_threshold written and read back); False when it is applied here."""
         if pages < 0:
             raise UserError(f"threshold must be 0 or more pages, not {pages}")
-        with self._lock:
+        with self._state_lock:
             self._threshold = pages
             self._primed = None  # read before the change
             if self._writable:
@@ -547,20 +641,33 @@ class DebugfsSource:
             return False
 
     def snapshot(self, progress: ProgressCallback | None = None) -> Snapshot:
-        """A new snapshot.  ``progress`` is only called on the slow path (full reads)."""
-        with self._lock:
-            if self._closed:
-                raise UserError("the debugfs source is closed")
-            primed, self._primed = self._primed, None
+        """A new snapshot.  ``progress`` is only called on the slow path (full reads).
+
+        On the slow path a snapshot younger than ``min_interval`` is returned again rather
+        than reading the whole page_owner file once more, whatever the caller's interval.
+        """
+        with self._poll_lock:
+            with self._state_lock:
+                if self._closed:
+                    raise UserError("the debugfs source is closed")
+                primed, self._primed = self._primed, None
+                recent = self._last_slow
             if primed is not None and time.monotonic() - self._primed_at > PRIMED_FOR:
                 primed = None  # too old to pass for "now"
-            snap = primed if primed is not None else (
-                self._slow_snapshot(progress) if self.mode == MODE_FULL_FILE else self._poll()
-            )
-            if self._notice:
+            if primed is not None:
+                snap = primed
+            elif self.mode != MODE_FULL_FILE:
+                snap = self._poll()
+            elif recent is not None and time.time() - recent.time < self.min_interval:
+                snap = self._filtered(recent)  # too soon for another full read
+            else:
+                self._last_slow = self._slow_snapshot(progress)
+                snap = self._filtered(self._last_slow)
+            with self._state_lock:
+                notice, self._notice = self._notice, None
+            if notice:
                 meta = dict(snap.meta)
-                meta["notice"] = self._notice
-                self._notice = None
+                meta["notice"] = notice
                 snap = replace(snap, meta=MappingProxyType(meta))
             return snap
 
@@ -586,7 +693,7 @@ class DebugfsSource:
 
     def close(self) -> None:
         """Give the kernel back the count_threshold we found (other tools read show_stacks)."""
-        with self._lock:
+        with self._poll_lock, self._state_lock:
             if self._closed:
                 return
             self._closed = True
@@ -639,13 +746,9 @@ class DebugfsSource:
         if self.mode == MODE_HANDLES:
             entries, cost = self._poll_handles(counters)
         else:
-            path = self._tree.path(SHOW_STACKS)
-            data = read_whole(self._files, path)
-            parsed = show_stacks.parse(data.decode("utf-8", "surrogateescape"), path)
-            if parsed.entries and parsed.variant not in ("stacks", "stack_count"):
-                raise FormatError(path, 1, "show_stacks records (frames, then 'nr_base_pages: N')", parsed.variant)
-            self.warnings.extend(parsed.warnings)
-            entries = [(e.stack, e.pages or 0, None) for e in parsed.entries]
+            data = read_whole(self._files, self._tree.path(SHOW_STACKS))
+            parsed = self._show_stacks.parse(data.decode("utf-8", "surrogateescape"), self.warnings)
+            entries = ((e.stack, e.pages or 0, None) for e in parsed)  # no list: fewer live objects
             cost = f"show_stacks: {len(data):,} bytes"
         stats = self._stats(entries, counters)
         meta["poll"] = f"{cost} in {1000 * (time.perf_counter() - started):.1f} ms"
@@ -662,22 +765,19 @@ class DebugfsSource:
             meta=MappingProxyType(meta),
         )
 
-    def _poll_handles(self, counters: dict[str, int]) -> tuple[list[tuple[Stack, int, int]], str]:
-        path = self._tree.path(SHOW_HANDLES)
-        data = read_whole(self._files, path)
-        parsed = show_stacks.parse(data.decode("utf-8", "surrogateescape"), path)
-        if parsed.entries and parsed.variant != "handles":
-            raise FormatError(path, 1, "'handle: H' then 'nr_base_pages: N' records", parsed.variant)
-        self.warnings.extend(parsed.warnings)
-        unknown = {e.handle for e in parsed.entries if e.handle not in self._by_handle}
+    def _poll_handles(self, counters: dict[str, int]) -> tuple[list[tuple[Stack, int, int | None]], str]:
+        data = read_whole(self._files, self._tree.path(SHOW_HANDLES))
+        parsed = self._show_handles.parse(data.decode("utf-8", "surrogateescape"), self.warnings)
+        by_handle = self._by_handle
+        unknown = {e.handle for e in parsed if e.handle not in by_handle}
         cost = f"show_handles: {len(data):,} bytes"
         if unknown:
             resolved, read = self._resolve_handles(unknown)
             cost += f" + show_stacks_handles: {read:,} bytes for {resolved} new handles"
         entries = []
         unresolved = 0
-        for e in parsed.entries:
-            stack = self._by_handle.get(e.handle)  # type: ignore[arg-type]
+        for e in parsed:
+            stack = by_handle.get(e.handle)  # type: ignore[arg-type]
             if stack is None:
                 unresolved += 1  # listed after show_stacks_handles was read: next poll
                 continue
@@ -724,7 +824,7 @@ class DebugfsSource:
             pos = end + 2
         return resolved, len(data)
 
-    def _stats(self, entries: list[tuple[Stack, int, int | None]], counters: dict[str, int]) -> dict[str, StackStat]:
+    def _stats(self, entries: Iterable[tuple[Stack, int, int | None]], counters: dict[str, int]) -> dict[str, StackStat]:
         """StackStats by id, reusing last poll's objects for unchanged stacks (most of them)."""
         threshold = self._threshold
         previous = self._previous
@@ -789,10 +889,15 @@ class DebugfsSource:
                     data = files.read(fd, RECORD_BUFFER)
                 except OSError as exc:
                     if exc.errno == errno.ENOMEM:
-                        # The kernel has already moved the offset past a record longer than
-                        # a page; it can never be read: count it and go on.
+                        # A record longer than a page can never be read, and the offset
+                        # stays on it: step past it, count it and go on.
+                        first, last = self._skip_unreadable(fd)
                         skipped += 1
-                        self.warnings.append(f"{path}: a record longer than {RECORD_BUFFER} bytes could not be read (ENOMEM); skipped")
+                        unit = "PFN" if self._tree.seek_absolute else "offset"
+                        self.warnings.append(
+                            f"{path}: records from {unit} {first:#x} to {unit} {last:#x} are longer than a page "
+                            f"({RECORD_BUFFER} bytes) and cannot be read (ENOMEM); skipped"
+                        )
                         continue
                     if exc.errno == errno.EINVAL:
                         raise SourceUnavailable(
@@ -800,7 +905,7 @@ class DebugfsSource:
                             "boot with page_owner=on"
                         ) from None
                     if exc.errno in (errno.EACCES, errno.EPERM):
-                        raise SourceUnavailable(_permission_message(path)) from None
+                        raise _permission_denied(path) from None
                     raise UserError(f"reading {path} failed: {exc.strerror}") from None
                 if not data:
                     break
@@ -824,6 +929,31 @@ class DebugfsSource:
         if progress is not None:
             progress(total, total)
         self._record_cost(FullReadCost(count, nbytes, time.perf_counter() - started, pfn_start, pfn_end, skipped), early)
+
+    def _skip_unreadable(self, fd: int) -> tuple[int, int]:
+        """Move the offset just past a record that does not fit in a page; return the
+        offsets it was searched between (the last one is the unreadable record's PFN).
+
+        After ENOMEM the kernel leaves the offset where it was, and the record's PFN is
+        unknown (it was never printed).  Reading from each next offset in turn fails until
+        the offset is past that record; the first offset that reads is its PFN + 1.  Two
+        such records in a row look like one, and a search that jumps ahead could step over
+        readable records, so this walks one offset at a time: slow, but only ever needed
+        for records over a page long (16 frames with very long symbol names).
+        """
+        files = self._files
+        offset = start = files.lseek(fd, 0, os.SEEK_CUR)
+        while True:
+            offset += 1
+            files.lseek(fd, offset, os.SEEK_SET)
+            try:
+                files.read(fd, RECORD_BUFFER)
+            except OSError as exc:
+                if exc.errno == errno.ENOMEM:
+                    continue
+                raise
+            files.lseek(fd, offset, os.SEEK_SET)  # read that record again, in the main loop
+            return start, offset - 1
 
     def _copy_records(self, pfn_start: int, pfn_end: int | None, progress: ProgressCallback | None) -> Iterator[PageRecord]:
         """A copy of page_owner: an ordinary file, parsed as a stream; every record is
@@ -862,22 +992,28 @@ class DebugfsSource:
             self._early_pages, self._early_at = early_pages, time.time()
 
     def _slow_snapshot(self, progress: ProgressCallback | None) -> Snapshot:
-        """Per-stack counts from a full read (kernels without page_owner_stacks)."""
+        """Per-stack counts from a full read (kernels without page_owner_stacks), before
+        any threshold: ``_filtered`` applies the current one each time it is shown."""
         from pageowner_tui.formats import page_owner
 
         now = time.time()
-        meta = {"mode": self.mode, "origin": self.root}
         snap = page_owner.aggregate(
-            self._read_records(0, None, progress), source="debugfs", time=now, kernel=self._tree.release, meta=meta
+            self._read_records(0, None, progress), source="debugfs", time=now, kernel=self._tree.release,
+            meta={"mode": self.mode, "origin": self.root},
         )
-        cost = self.last_full_read
         meta = dict(snap.meta)
-        if cost is not None:
-            meta["poll"] = cost.describe()
+        if self.last_full_read is not None:
+            meta["poll"] = self.last_full_read.describe()
+        return replace(snap, meta=MappingProxyType(meta))
+
+    def _filtered(self, snap: Snapshot) -> Snapshot:
+        """A slow-path snapshot with the current threshold applied (here: no kernel help)."""
+        meta = dict(snap.meta)
         counters = dict(snap.counters)
         stats = dict(snap.stacks)
-        if self._threshold:
-            kept = {sid: s for sid, s in stats.items() if s.pages >= self._threshold}
+        threshold = self._threshold
+        if threshold:
+            kept = {sid: s for sid, s in stats.items() if s.pages >= threshold}
             if len(kept) != len(stats):
                 counters[Counters.BELOW_THRESHOLD] = len(stats) - len(kept)
             stats = kept

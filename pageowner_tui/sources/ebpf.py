@@ -78,6 +78,30 @@ _COUNTER_NAMES = (
     "untraced_alloc_free_pages",
 )
 
+_CONTROL_COUNTING = 1
+_CONTROL_CALIBRATING = 2
+# frames of the BPF/tracepoint machinery above the function that fired the tracepoint
+_PLUMBING_PREFIXES = ("bpf_prog_", "bpf_trace_run", "__traceiter_", "__bpf_trace_", "bpf_get_stack")
+
+
+class _CalibrationFailed(Exception):
+    pass
+
+
+def _vmemmap_layout(pairs: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """(vmemmap base, log2 sizeof(struct page)) that nearly all (page, pfn) pairs fit:
+    page = base + pfn * size.  None when no power-of-two size explains 90 % of them."""
+    votes: dict[tuple[int, int], int] = {}
+    for shift in range(5, 9):  # struct page is 32..256 bytes
+        for page, pfn in pairs:
+            base = page - (pfn << shift)
+            votes[(base, shift)] = votes.get((base, shift), 0) + 1
+    (base, shift), agreed = max(votes.items(), key=lambda item: item[1])
+    if agreed < 0.9 * len(pairs) or len({pfn for _, pfn in pairs}) < 2:
+        return None
+    return base, shift
+
+
 # page_owner prints migratetype_names[] (mm/page_alloc.c); CMA exists with CONFIG_CMA.
 MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
 
@@ -105,6 +129,7 @@ class EbpfConfig:
     owner_entries: int = 1 << 18  # live allocations with pid/comm/...; counts never depend on it
     pfn_limit: int | None = None  # PFN span; None reads /proc/zoneinfo
     keep_records: bool = False  # snapshot() includes per-allocation records (costly)
+    raw_tracepoints: bool = True  # False: perf tracepoints (slower, no calibration)
 
 
 # ----------------------------------------------------------------------------------------
@@ -258,9 +283,7 @@ class EbpfSource:
     # -- loading -----------------------------------------------------------------------
 
     def _load(self) -> None:
-        from bcc import BPF
-
-        text = bpf_program_path().read_text()
+        text = bpf_program_path().read_text().encode()
         cflags = [
             f"-DPFN_LIMIT={self.pfn_limit}",
             f"-DSTACK_ENTRIES={self.config.stack_entries}",
@@ -269,14 +292,19 @@ class EbpfSource:
             f"-DNR_ORDERS={NR_ORDERS}",
             f"-DSTACK_DEPTH={self.config.stack_depth}",
         ]
-        try:
-            self._bpf = BPF(text=text.encode(), cflags=cflags)
-        except Exception as exc:  # BCC raises bare Exception for compile/load/attach failures
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SourceUnavailable(
-                f"eBPF source: the kernel refused the BPF program ({first}); "
-                "run `pageowner-top doctor` and check dmesg"
-            ) from None
+        self.attach = "perf_tracepoint"
+        self.calibration = ""
+        if self.config.raw_tracepoints:
+            self._bpf = self._compile(text, cflags + ["-DRAW_MODE"])
+            try:
+                self.calibration = self._calibrate()
+                self.attach = "raw_tracepoint"
+            except _CalibrationFailed as exc:
+                self._bpf.cleanup()
+                self._bpf = None
+                self.calibration = f"raw tracepoints not used: {exc}"
+        if self._bpf is None:
+            self._bpf = self._compile(text, cflags)
         self._slot_table = self._bpf[b"page_slots"]
         self._count_table = self._bpf[b"stack_counts"]
         self._owners = self._bpf[b"owners"]
@@ -299,9 +327,60 @@ class EbpfSource:
             self._slots[offset * SLOT_SIZE : (offset + n) * SLOT_SIZE] = block[: n * SLOT_SIZE]
         # BCC attached both tracepoints while loading; only now start counting.
         control = self._bpf[b"control"]
-        control[control.Key(0)] = control.Leaf(1)
+        control[control.Key(0)] = control.Leaf(_CONTROL_COUNTING)
         self.started = _time.time()
         self.started_monotonic_ns = _time.monotonic_ns()
+
+    @staticmethod
+    def _compile(text: bytes, cflags: list[str]):
+        from bcc import BPF
+
+        try:
+            return BPF(text=text, cflags=cflags)
+        except Exception as exc:  # BCC raises bare Exception for compile/load/attach failures
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SourceUnavailable(
+                f"eBPF source: the kernel refused the BPF program ({first}); "
+                "run `pageowner-top doctor` and check dmesg"
+            ) from None
+
+    def _calibrate(self) -> str:
+        """Learn struct page * -> pfn and the stack frames to skip, from pairs the raw and
+        the perf mm_page_alloc probes record for the same allocations; then detach the
+        perf probe.  Raises _CalibrationFailed when the pairs do not agree."""
+        assert self._bpf is not None
+        control = self._bpf[b"control"]
+        control[control.Key(0)] = control.Leaf(_CONTROL_CALIBRATING)
+        pairs_table = self._bpf[b"calibration_pairs"]
+        count_table = self._bpf[b"calibration_count"]
+        deadline = _time.monotonic() + 5
+        while True:
+            scratch = mmap.mmap(-1, 64 * mmap.PAGESIZE)  # allocates pages in this process
+            for offset in range(0, len(scratch), mmap.PAGESIZE):
+                scratch[offset] = 1
+            scratch.close()
+            got = sum(min(v, 128) for v in count_table.getvalue(count_table.Key(0)))
+            if got >= 64 or _time.monotonic() > deadline:
+                break
+        control[control.Key(0)] = control.Leaf(0)
+        self._bpf.detach_tracepoint(b"kmem:mm_page_alloc")
+        per_cpu_counts = count_table.getvalue(count_table.Key(0))
+        pairs = []
+        for index in range(min(max(per_cpu_counts, default=0), 128)):
+            for cpu, pair in enumerate(pairs_table.getvalue(pairs_table.Key(index))):
+                if index < per_cpu_counts[cpu] and pair.page:
+                    pairs.append((pair.page, pair.pfn, pair.stack_id))
+        if len(pairs) < 8:
+            raise _CalibrationFailed(f"only {len(pairs)} calibration events")
+        layout = _vmemmap_layout([(page, pfn) for page, pfn, _ in pairs])
+        if layout is None:
+            raise _CalibrationFailed("struct page addresses do not follow one vmemmap layout")
+        base, shift = layout
+        config = self._bpf[b"config"]
+        leaf = config.Leaf()
+        leaf.vmemmap_base, leaf.page_shift, leaf.stack_flags = base, shift, 0
+        config[config.Key(0)] = leaf
+        return f"vmemmap {base:#x}, struct page {1 << shift} bytes"
 
     # -- Source protocol ------------------------------------------------------------------
 
@@ -346,6 +425,23 @@ class EbpfSource:
         if self._closed or self._bpf is None:
             raise SourceUnavailable("eBPF source is closed")
 
+    def bpf_object_ids(self) -> dict[str, list[int]]:
+        """Kernel ids of our loaded programs and maps ({"prog": [...], "map": [...]}), read
+        from /proc/self/fdinfo: what `bpftool prog`/`bpftool map` would list as ours."""
+        self._check_open()
+        assert self._bpf is not None
+        fds = {"prog": [f.fd for f in self._bpf.funcs.values()],
+               "map": [t.get_fd() for t in (self._slot_table, self._count_table, self._owners,
+                                            self._stack_table, self._counter_table)]}
+        ids: dict[str, list[int]] = {"prog": [], "map": []}
+        for kind, numbers in fds.items():
+            for fd in numbers:
+                with open(f"/proc/self/fdinfo/{fd}", encoding="utf-8") as f:
+                    for line in f:
+                        if line.startswith(f"{kind}_id:"):
+                            ids[kind].append(int(line.split()[1]))
+        return ids
+
     def counters(self) -> dict[str, int]:
         """The BPF program's counters summed over CPUs, plus live pages without a stack."""
         self._check_open()
@@ -378,7 +474,7 @@ class EbpfSource:
                         addresses.append(address)
                 except KeyError:
                     pass
-                frames = self._kallsyms.frames(addresses) if addresses else ("[stack lost]",)
+                frames = _without_plumbing(self._kallsyms.frames(addresses)) if addresses else ("[stack lost]",)
             stack = intern_stack(frames)
             self._stacks[row] = stack
         return stack
@@ -422,6 +518,8 @@ class EbpfSource:
             counters=counters,
             meta={
                 "mode": "tracepoint",
+                "attach": self.attach,
+                "calibration": self.calibration,
                 "tracepoints": "kmem:mm_page_alloc,kmem:mm_page_free",
                 "since": f"{self.started:.3f}",
                 "pfn_limit": str(self.pfn_limit),
@@ -540,6 +638,18 @@ class EbpfSource:
         words = memoryview(bytes(self._counts[: self._rows * STACK_COUNT_STRIDE])).cast("q")
         step = STACK_COUNT_STRIDE // 8
         return sum(words[row * step] for row in range(1, self._rows))
+
+
+def _without_plumbing(frames: tuple[str, ...]) -> tuple[str, ...]:
+    """A raw tracepoint's stack without the BPF program and tracepoint machinery above the
+    function that fired it (bpf_prog_*, bpf_trace_run4, __traceiter_*): how many such
+    frames there are changes with the number of probes on the tracepoint, so they are cut
+    here rather than skipped in the kernel."""
+    cut = 0
+    for index, frame in enumerate(frames[:8]):
+        if frame.startswith(_PLUMBING_PREFIXES):
+            cut = index + 1
+    return frames[cut:] or frames
 
 
 def _decode_owner(value) -> _Owner:

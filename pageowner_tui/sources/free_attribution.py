@@ -82,7 +82,7 @@ class FreeAttribution:
         if order >= NR_ORDERS or pfn + (1 << order) > self.pfn_limit:
             self.out_of_range_pages += 1 << order
             return
-        head_order = None
+        first = None  # (offset, order) of the allocation owning pfn
         for i in range(1 << order):
             value = self.slots[pfn + i]
             if value == 0:
@@ -94,14 +94,21 @@ class FreeAttribution:
                 continue
             offset = (value >> 32) & 0xFFFF
             slot_order = (value >> 48) & 0xFF
-            if i == 0 and offset == 0:
-                head_order = slot_order
+            if i == 0:
+                first = (offset, slot_order)
             self._add(value & 0xFFFFFFFF, -1, -1 if offset == 0 else 0, slot_order)
-        if head_order is None:
+        if first is None:
             return
+        # the owner record sits at the allocation's first live page; it moves past the
+        # freed part when the allocation goes on after it
+        # (only if that next page is still part of the same allocation)
         owner = self.owners.pop(pfn, None)
-        if owner is not None and head_order > order:
-            self.owners.setdefault(pfn + (1 << order), owner)
+        following = pfn + (1 << order)
+        alloc_end = pfn - first[0] + (1 << first[1])
+        if owner is not None and following < alloc_end:
+            nxt = self.slots[following]
+            if (nxt >> 32) & 0xFFFF == first[0] + (1 << order) and (nxt >> 48) & 0xFF == first[1]:
+                self.owners.setdefault(following, owner)
 
     def untraced_alloc(self, pfn: int, order: int) -> None:
         """An allocation no tracepoint reported (bulk fast path, compaction, CMA): the

@@ -67,7 +67,7 @@ def _ignored_name(name: str) -> bool:
     return name.startswith(".") or name.endswith(IGNORED_SUFFIXES)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Frame:
     time: float
     origin: str  # file it came from ("" for a recording)
@@ -126,7 +126,7 @@ class _ListFrames:
         removed = len(self.frames) - len(kept)
         new = [_Frame(s.time, origin, i, s) for i, s in enumerate(snapshots)]
         frames = sorted(kept + new, key=lambda f: (f.time, f.origin, f.part))
-        first = min((frames.index(f) for f in new), default=len(frames))
+        first = next((i for i, f in enumerate(frames) if f.origin == origin), len(frames))
         self.frames = frames
         self._times = [f.time for f in frames]
         return removed, first
@@ -297,9 +297,13 @@ class ReplaySource:
                 watcher.start()
                 watcher.started_watching.wait(5.0)
                 self._watcher = watcher
-            watcher.scan(wait_for_settle=self._watcher is not None)
-            if not len(self._frames) and not self._watcher:
-                raise UserError(f"{self.path}: no snapshot files in this folder")
+            try:
+                watcher.scan(wait_for_settle=self._watcher is not None)
+                if not len(self._frames) and not self._watcher:
+                    raise UserError(f"{self.path}: no snapshot files in this folder")
+            except BaseException:
+                self.close()
+                raise
             self._position = max(len(self._frames) - 1, 0)
         elif not os.path.exists(self.path):
             raise UserError(f"{self.path}: no such file or directory")

@@ -32,7 +32,7 @@ from pageowner_tui.sources.base import Capabilities, Source, TimeTravel
 from pageowner_tui.tui import formatting as fmt
 from pageowner_tui.tui.live_view import LiveView, Prepared
 from pageowner_tui.tui.screens.detail import DetailScreen
-from pageowner_tui.tui.screens.help import HelpScreen
+from pageowner_tui.tui.screens.help import HelpScreen, key_label
 from pageowner_tui.tui.screens.pfn import PfnScreen
 from pageowner_tui.tui.screens.prompt import PromptScreen
 from pageowner_tui.tui.widgets.header import HeaderBar, HeaderState
@@ -171,9 +171,18 @@ class PageOwnerApp(App[int]):
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGHUP, signal.SIGTERM):
                 loop.add_signal_handler(signum, self._terminal_gone, signum)
+        self.app_resume_signal.subscribe(self, self._repaint_after_resume)
         self._start_timer()
         self._tick()
         self._show_status()
+
+    def _repaint_after_resume(self, _app: object) -> None:
+        """After Ctrl-Z and `fg` the shell has drawn over the screen: paint all of it again
+        (Textual resumes application mode on SIGCONT but repaints only what changes)."""
+        self.table.forget_painted()
+        self.screen.refresh(repaint=True, layout=True)
+        for widget in self.screen.walk_children():
+            widget.refresh()
 
     def _terminal_gone(self, signum: int) -> None:
         """SIGHUP (the SSH session or terminal went away) or SIGTERM: leave cleanly."""
@@ -252,7 +261,6 @@ class PageOwnerApp(App[int]):
             source_kind=self.source.kind,
             interval=self.interval,
             since=live.first_time,
-            now=self.clock(),
             shown=len(live),
             paused=live.paused,
             recording=getattr(self.recorder, "path", None),
@@ -655,11 +663,9 @@ class PageOwnerApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self._active_bindings():
-            if binding.action in ("quit",):
-                continue
             action = binding.action
             yield SystemCommand(
                 binding.description,
-                f"{binding.tooltip} (key: {binding.key.split(',')[0]})",
+                f"{binding.tooltip} (key: {key_label(binding.key)})",
                 lambda action=action: self.run_action(action),
             )

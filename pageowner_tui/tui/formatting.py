@@ -50,20 +50,21 @@ def rate(pages_per_second: float) -> str:
     return f"{sign}{pages_per_second:.1f}"
 
 
-def sparkline(values: list[int], width: int) -> str:
+def sparkline(values: list[int | None], width: int) -> str:
     """The last ``width`` values as block characters, scaled between their min and max.
 
-    Flat series draw as a low line so "no change" is visible, not blank.
+    Flat series draw as a low line so "no change" is visible; None (not recorded) is a gap.
     """
     values = values[-width:]
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    if high == low:
-        return (_BARS[0] if high else " ") * len(values)
+    known = [v for v in values if v is not None]
+    if not known:
+        return " " * len(values)
+    low, high = min(known), max(known)
     span = high - low
     top = len(_BARS) - 1
-    return "".join(_BARS[round((v - low) * top / span)] for v in values)
+    return "".join(
+        " " if v is None else _BARS[round((v - low) * top / span) if span else 0] for v in values
+    )
 
 
 def short_frame(frame: str, *, with_module: bool = True) -> str:
@@ -93,16 +94,21 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def chart_lines(values: list[int], width: int, height: int) -> list[str]:
+def chart_lines(values: list[int | None], width: int, height: int) -> list[str]:
     """A block chart of ``values`` (last ``width`` of them), ``height`` rows, top row first,
-    with the max and min written at the left; eighths of a cell give the resolution."""
+    with the max and min written at the left; eighths of a cell give the resolution.
+    None (not recorded) leaves its column empty."""
     values = values[-width:]
-    if not values or height < 1:
+    known = [v for v in values if v is not None]
+    if not known or height < 1:
         return []
-    low, high = min(values), max(values)
+    low, high = min(known), max(known)
     span = high - low
     levels = height * 8
-    heights = [levels // 2 if span == 0 else 1 + round((v - low) * (levels - 1) / span) for v in values]
+    heights = [
+        0 if v is None else levels // 2 if span == 0 else 1 + round((v - low) * (levels - 1) / span)
+        for v in values
+    ]
     label_width = max(len(compact(high)), len(compact(low)))
     rows = []
     for row in range(height):

@@ -3,18 +3,25 @@
 Kept as one flat ``array('I')`` per snapshot indexed by a shared stack-id index, not as the
 snapshots themselves: a live source builds new StackStat objects every tick, so keeping 60
 snapshots of 100k stacks would cost gigabytes, while 60 arrays cost 24 MB.
+
+Each tick records the stacks it is given: the app passes the first ``TOP`` of the current
+order (and the followed stack), which is what anyone can scroll to in practice, because a
+Python loop over 100k stacks per tick costs more than the whole rest of the tick.  A stack
+not recorded in a tick reads as None there (a gap in its sparkline), never as 0 pages.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections import deque
+from collections.abc import Iterable
 
 from pageowner_tui.model.snapshot import Snapshot
 
-__all__ = ["PagesHistory"]
+__all__ = ["PagesHistory", "TOP"]
 
-_MAX = 0xFFFFFFFF  # 'I' holds 32 bits: 16 TiB of 4 KiB pages per stack
+TOP = 5000  # stacks recorded per tick, from the top of the current order
+_UNKNOWN = 0xFFFFFFFF  # 'I' is 32 bits: counts above this are clamped just below it
 
 
 class PagesHistory:
@@ -32,35 +39,38 @@ class PagesHistory:
     def __len__(self) -> int:
         return len(self._state[1])
 
-    def add(self, snapshot: Snapshot) -> None:
+    def add(self, snapshot: Snapshot, ids: Iterable[str] | None = None) -> None:
+        """Record ``snapshot``'s pages for ``ids`` (default: every stack)."""
         stacks = snapshot.stacks
+        wanted = list(stacks) if ids is None else [i for i in ids if i in stacks]
         index, columns = self._state
-        if len(index) > 2 * len(stacks) + 4096:
-            index, columns = self._compacted(stacks)
+        if len(index) > 4 * max(len(wanted), 1024):
+            index, columns = self._compacted()
             self._state = (index, columns)
-        for stack_id in stacks:
+        for stack_id in wanted:
             if stack_id not in index:
                 index[stack_id] = len(index)
-        column = array("I", bytes(4 * len(index)))
-        for stack_id, stat in stacks.items():
-            column[index[stack_id]] = stat.pages if stat.pages < _MAX else _MAX
+        column = array("I", [_UNKNOWN]) * len(index)
+        for stack_id in wanted:
+            pages = stacks[stack_id].pages
+            column[index[stack_id]] = pages if pages < _UNKNOWN else _UNKNOWN - 1
         columns.append((snapshot.time, column))
 
-    def _compacted(self, stacks: object) -> tuple[dict[str, int], deque[tuple[float, array]]]:
-        """Forget ids that no retained column has pages for (stacks that churned away)."""
+    def _compacted(self) -> tuple[dict[str, int], deque[tuple[float, array]]]:
+        """Forget ids that no retained column recorded (stacks that churned away)."""
         index, columns = self._state
-        live = set(stacks)  # type: ignore[arg-type]
-        for _, column in columns:
-            for stack_id, position in index.items():
-                if position < len(column) and column[position]:
-                    live.add(stack_id)
+        live = {
+            stack_id
+            for stack_id, position in index.items()
+            if any(position < len(column) and column[position] != _UNKNOWN for _, column in columns)
+        }
         new_index = {stack_id: n for n, stack_id in enumerate(sorted(live))}
         fresh_columns: deque[tuple[float, array]] = deque(maxlen=self.length)
         for when, column in columns:
-            fresh = array("I", bytes(4 * len(new_index)))
-            for stack_id, position in index.items():
-                target = new_index.get(stack_id)
-                if target is not None and position < len(column):
+            fresh = array("I", [_UNKNOWN]) * len(new_index)
+            for stack_id, target in new_index.items():
+                position = index[stack_id]
+                if position < len(column):
                     fresh[target] = column[position]
             fresh_columns.append((when, fresh))
         return new_index, fresh_columns
@@ -71,13 +81,18 @@ class PagesHistory:
     def times(self) -> list[float]:
         return [when for when, _ in self._state[1]]
 
-    def series(self, stack_id: str, last: int | None = None) -> list[int]:
-        """Pages of one stack in each retained snapshot, oldest first (0 when absent)."""
+    def series(self, stack_id: str, last: int | None = None) -> list[int | None]:
+        """Pages of one stack in each retained snapshot, oldest first; None where the stack
+        was not recorded (outside the top of the order then, or not in that snapshot)."""
         index, retained = self._state
         position = index.get(stack_id)
         columns = list(retained)
         if last is not None:
             columns = columns[-last:]
         if position is None:
-            return [0] * len(columns)
-        return [column[position] if position < len(column) else 0 for _, column in columns]
+            return [None] * len(columns)
+        values: list[int | None] = []
+        for _, column in columns:
+            value = column[position] if position < len(column) else _UNKNOWN
+            values.append(None if value == _UNKNOWN else value)
+        return values

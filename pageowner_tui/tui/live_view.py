@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from pageowner_tui.model.query import Query, Row, rank, row_of
 from pageowner_tui.model.snapshot import Snapshot
-from pageowner_tui.tui.history import PagesHistory
+from pageowner_tui.tui.history import TOP, PagesHistory
 
 __all__ = ["LiveView", "Prepared"]
 
@@ -58,24 +58,24 @@ class LiveView:
         self._rows: dict[str, Row] = {}
         self._sample_lock = threading.Lock()
         self._last_sampled: Snapshot | None = None
-        self._last_ascending: list[str] = []
+        self._last_ascending: list[str] = []  # every id of _last_sampled, sorted: ties by id
 
     # -- sampling thread -------------------------------------------------------------
     def sample(self, snapshot: Snapshot) -> Prepared:
-        with self._sample_lock:
-            if self._last_sampled is snapshot:
-                ascending = self._last_ascending
-            else:
-                ascending = _ascending_ids(snapshot, self._last_ascending)
-                self.history.add(snapshot)
-            self._last_sampled, self._last_ascending = snapshot, ascending
-        if self.first_time is None:
-            self.first_time = snapshot.time
-        self.latest = snapshot
         # Read the UI-owned state once; commit() compares these exact objects.
         previous = self.current if self.current is not snapshot else self.previous
         baseline, query, keep = self.baseline, self.query, self.follow
+        with self._sample_lock:
+            fresh = self._last_sampled is not snapshot
+            ascending = sorted(snapshot.stacks) if fresh else self._last_ascending
+            self._last_sampled, self._last_ascending = snapshot, ascending
         ids = rank(snapshot, query, previous=previous, baseline=baseline, keep=keep, ids_ascending=ascending)
+        if fresh:
+            recorded = ids[:TOP] if keep is None else [*ids[:TOP], keep]
+            self.history.add(snapshot, recorded)
+        if self.first_time is None:
+            self.first_time = snapshot.time
+        self.latest = snapshot
         return Prepared(snapshot, previous, baseline, query, keep, ascending, ids)
 
     # -- UI thread -------------------------------------------------------------------
@@ -159,14 +159,3 @@ class LiveView:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-
-def _ascending_ids(snapshot: Snapshot, previous_ascending: list[str]) -> list[str]:
-    """Every id of ``snapshot`` sorted, starting from the previous tick's sorted list: most
-    ids carry over, and sorting a nearly sorted list is linear (timsort finds the runs)."""
-    stacks = snapshot.stacks
-    kept = [stack_id for stack_id in previous_ascending if stack_id in stacks]
-    if len(kept) != len(stacks):
-        kept.extend(sorted(stacks.keys() - set(kept)))
-        kept.sort()
-    return kept

@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pageowner_tui.errors import FormatError, OutputExistsError
+from pageowner_tui.errors import FormatError, OutputExistsError, UserError
 from pageowner_tui.formats import recording, show_stacks
 from pageowner_tui.formats.recording import Recording, RecordingWriter
 from pageowner_tui.model.snapshot import Breakdown, Snapshot, StackStat
+from pageowner_tui.model.stack import intern_stack_text
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +160,7 @@ def test_time_must_not_go_backwards(tmp_path, real):
     s1, _ = real
     with RecordingWriter(str(tmp_path / "rec.db"), source="ebpf", interval=1.0) as writer:
         writer.append(s1)
-        with pytest.raises(ValueError, match="before the previous frame"):
+        with pytest.raises(UserError, match="before the previous frame"):
             writer.append(dataclasses.replace(s1, time=s1.time - 1))
 
 
@@ -329,3 +330,50 @@ def test_killed_recorder_leaves_a_hot_journal_that_is_rolled_back(tmp_path, real
         same(rec.frame(0), s1)
         assert len(rec.stacks) == len(s1.stacks)
     os.unlink(path)
+
+
+@pytest.fixture()
+def tiny_filesystem(tmp_path):
+    """A 1 MiB tmpfs: a real full disk, without filling the machine's."""
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root, as CI runs): {proc.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_is_a_clear_error_and_keeps_earlier_frames(tiny_filesystem, real):
+    s1, s2 = real
+    path = tiny_filesystem / "rec.db"
+    filler = tiny_filesystem / "filler"
+    filler.write_bytes(b"x" * 300_000)
+
+    def frame(i):  # every frame brings new stacks, so the file grows until the disk is full
+        base = varied(s1 if i % 2 else s2, i, 10.0 + i)
+        stats = [StackStat(intern_stack_text(s.stack.text + f" grow_{i}+0x0/0x1\n"), s.pages)
+                 for s in list(base.stacks.values())[:40]]
+        return Snapshot.from_stats(stats, source="ebpf", time=10.0 + i)
+
+    frames = []
+    with RecordingWriter(str(path), source="ebpf", interval=1.0, keyframe_every=4) as writer:
+        with pytest.raises(UserError) as info:
+            for i in range(1000):
+                writer.append(frame(i))
+                frames.append(frame(i))
+        message = str(info.value)
+        assert str(path) in message and f"the {len(frames)} frames before it are saved" in message
+        assert "\n" not in message and len(frames) > 3
+        # Space again: the frame that failed goes in, and the file stays consistent.
+        filler.unlink()
+        frames.append(frame(len(frames)))
+        writer.append(frames[-1])
+    with Recording(str(path)) as rec:
+        assert len(rec) == len(frames) and rec.warnings == []
+        for index in (0, len(frames) - 2, len(frames) - 1):
+            same(rec.frame(index), frames[index])

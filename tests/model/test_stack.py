@@ -55,3 +55,15 @@ def test_snapshot_merges_duplicate_stacks_and_totals():
     assert len(snap) == 1
     assert snap.get(s.id).pages == 7 and snap.get(s.id).allocations == 3
     assert snap.total_pages == 7 and snap.total_bytes == 7 * 4096
+
+
+def test_early_is_the_marker_stack_not_mask_zero():
+    """Real boot allocations have mask 0, ts 0 and pid 0 too (init_espfix_ap in the 6.12
+    capture); only page_owner's register_early_stack marker means "before page_owner"."""
+    from pageowner_tui.model.snapshot import PageRecord
+
+    early = intern_stack(("register_early_stack+0x46/0x80", "init_page_owner+0x2f/0x290",
+                          "mm_core_init+0x110/0x120", "start_kernel+0x2a0/0x800"))
+    boot = intern_stack(("get_page_from_freelist+0x1071/0x1270", "init_espfix_ap+0x1/0x2"))
+    assert PageRecord(pfn=1, order=0, gfp_mask=0, gfp_names="", stack=early, pid=0, ts_ns=0).early
+    assert not PageRecord(pfn=2, order=6, gfp_mask=0, gfp_names="", stack=boot, pid=0, ts_ns=0).early

@@ -8,9 +8,10 @@ the code it runs on a real kernel:
 
 - ``page_owner``: ``read_page_owner`` starts at ``min_low_pfn`` when the offset is 0 and at
   the offset's PFN otherwise (6.1+; before 6.1 the offset was relative to min_low_pfn),
-  returns one record per call, sets the offset to that record's PFN + 1 *before* printing,
-  and ``print_page_owner`` caps the buffer at PAGE_SIZE and fails with ENOMEM when the
-  record does not fit (``ret >= count``).  ``lseek_page_owner`` takes SEEK_SET and
+  returns one record per call and leaves the offset at that record's PFN + 1;
+  ``print_page_owner`` caps the buffer at PAGE_SIZE and fails with ENOMEM when the record
+  does not fit (``ret >= count``), and then the offset stays where it was (the VFS writes
+  f_pos back only on success).  ``lseek_page_owner`` takes SEEK_SET and
   SEEK_CUR, anything else is EINVAL.  It counts the PFNs it walks, so tests can check that
   a range read costs the range.
 - ``page_owner_stacks/show_stacks``: a seq_file printing every stack with at least one
@@ -293,12 +294,13 @@ class FakeMachine:
             return b""
         found, record = self.records[index]
         self.pfns_walked += found - pfn + 1
-        # "Record the next PFN to read in the file offset" happens before printing, so a
-        # record that does not fit is skipped by the next read.
-        handle.pos = found + 1 if self.seek_absolute else found - self.min_low_pfn + 1
         count = min(count, self.page_size)  # print_page_owner: min_t(size_t, count, PAGE_SIZE)
         if len(record) >= count:
+            # read_page_owner sets *ppos before printing, but ksys_read works on a copy of
+            # f_pos and writes it back only on success: after ENOMEM the offset has not
+            # moved, and the next read finds the same record (seen on the 6.12 guest).
             raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM), handle.path)
+        handle.pos = found + 1 if self.seek_absolute else found - self.min_low_pfn + 1
         return record
 
     def write(self, fd: int, data: bytes) -> int:

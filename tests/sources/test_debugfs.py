@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -294,9 +295,15 @@ def test_record_longer_than_a_page_is_skipped_with_a_warning(real_612, records):
     source = DebugfsSource(files=machine)
     got = list(source.records())
     fits = [pfn for pfn, text in records[:2000] if len(text) < 700]
+    # Every record that fits is read, none twice, in order.
     assert [r.pfn for r in got] == fits and len(fits) < 2000
-    assert source.last_read.skipped == 2000 - len(fits)
-    assert len(source.warnings) == 2000 - len(fits) and "ENOMEM" in source.warnings[0]
+    # Each run of records too long for a page is stepped over and reported once, naming
+    # the run's last PFN (consecutive ones are indistinguishable through read()).
+    long = [len(text) >= 700 for _, text in records[:2000]]
+    run_ends = [records[i][0] for i in range(2000) if long[i] and (i == 1999 or not long[i + 1])]
+    assert source.last_read.skipped == len(run_ends)
+    assert [int(w.split(" to PFN ")[1].split()[0], 16) for w in source.warnings] == run_ends
+    assert "ENOMEM" in source.warnings[0]
 
 
 def test_full_read_counts_early_pages_apart(machine, records, page_owner_full_text):
@@ -322,6 +329,7 @@ def test_slow_path_before_6_9_builds_stacks_from_the_full_file(real_612, records
     assert source.min_interval >= SLOW_PATH_MIN_INTERVAL
     caps = source.capabilities()
     assert not caps.kernel_threshold and any("slow path" in n for n in caps.notes)
+    assert set(caps.breakdowns) == {"order", "gfp", "migratetype", "comm", "pid"}
     calls = []
     snap = source.snapshot(progress=lambda done, total: calls.append((done, total)))
     assert calls and calls[-1][0] == calls[-1][1]
@@ -330,11 +338,22 @@ def test_slow_path_before_6_9_builds_stacks_from_the_full_file(real_612, records
     assert {s.stack.text: s.pages for s in snap.stacks.values()} == {
         s.stack.text: s.pages for s in expected.stacks.values()
     }
+    some = max(expected.stacks.values(), key=lambda s: s.pages)
+    assert snap.stacks[some.id].breakdowns == some.breakdowns
     assert snap.counters[Counters.EARLY_PAGES] == expected.counters[Counters.EARLY_PAGES] == 2389
-    assert "notice" not in source.snapshot().meta
+    reads = machine.page_owner_reads
+    again = source.snapshot()  # sooner than min_interval: no second full read
+    assert "notice" not in again.meta and machine.page_owner_reads == reads
+    assert _snapshot_by_frames(again) == _snapshot_by_frames(snap)
     assert source.set_threshold(1000) is False
     big = source.snapshot()
-    assert big.stacks and min(s.pages for s in big.stacks.values()) >= 1000
+    assert machine.page_owner_reads == reads
+    assert _snapshot_by_frames(big) == {f: n for f, n in _snapshot_by_frames(snap).items() if n >= 1000}
+    assert big.meta["threshold"] == "1000 pages, applied by pageowner-top"
+    # Once min_interval has passed, the next snapshot reads the file again.
+    source._last_slow = replace(source._last_slow, time=source._last_slow.time - source.min_interval)
+    source.snapshot()
+    assert machine.page_owner_reads == 2 * reads
 
 
 def test_full_read_can_be_cancelled(machine):
@@ -367,3 +386,39 @@ def test_einval_on_read_means_page_owner_is_not_enabled(machine, monkeypatch):
 def test_bad_range_is_a_user_error(machine):
     with pytest.raises(UserError, match="bad PFN range"):
         DebugfsSource(files=machine).pages(10, 5)
+
+
+def test_error_after_some_polls_names_the_line_in_the_whole_file(machine, stacks_1):
+    """Unchanged records are looked up, not re-parsed; a bad one still gets its exact line."""
+    source = DebugfsSource(files=machine)
+    source.snapshot()
+    bad = list(stacks_1)
+    frames, pages = bad[100]
+    bad[100] = (frames.replace(" ", "", 1), pages)  # a frame line without its leading space
+    machine.stacks = bad
+    with pytest.raises(FormatError) as err:
+        source.snapshot()
+    line = sum(f.count("\n") + 2 for f, _ in stacks_1[:100]) + 1
+    assert str(err.value).startswith(f"/sys/kernel/debug/page_owner_stacks/show_stacks:{line}: expected")
+
+
+def test_repeated_polls_reuse_parsed_records_but_follow_every_change(machine, stacks_1):
+    source = DebugfsSource(files=machine)
+    source.snapshot()
+    current = list(stacks_1)
+    for round_ in range(5):
+        current = [(f, n + (i % 7 == round_)) for i, (f, n) in enumerate(current)]
+        current.insert(0, (f" new_stack_{round_}+0x1/0x2\n", round_ + 1))
+        machine.stacks = current
+        assert _snapshot_by_frames(source.snapshot()) == _pages_by_frames(current)
+
+
+def test_per_allocation_export_is_the_kernels_file_byte_for_byte(machine, page_owner_full_text):
+    """What `export --source debugfs -f page_owner` writes: every record read one per
+    read() and written back is exactly the dump `cat page_owner` gave on the real kernel,
+    so page_owner_sort reads it as it would the original."""
+    import io
+
+    out = io.StringIO()
+    page_owner.write_records(out, DebugfsSource(files=machine).records())
+    assert out.getvalue() == page_owner_full_text.read_text()

@@ -21,34 +21,40 @@ def stacks(real_612):
 
 
 @pytest.mark.parametrize(
-    "knobs, message",
+    "knobs, check, message",
     [
         (
             {"mounted": False},
+            "debugfs",
             "debugfs is not mounted at /sys/kernel/debug: mount it with 'mount -t debugfs none /sys/kernel/debug'",
         ),
         (
             {"config_page_owner": False},
-            "page_owner is not compiled into this kernel (6.12.117: CONFIG_PAGE_OWNER is not set in /proc/config.gz): "
+            "page_owner",
+            "page_owner is not compiled into this kernel (CONFIG_PAGE_OWNER is not set in /proc/config.gz, 6.12.117): "
             "use a kernel built with CONFIG_PAGE_OWNER=y, or --source ebpf",
         ),
         (
             {"enabled": False},
+            "page_owner",
             "page_owner is compiled in but not enabled (/sys/kernel/debug/page_owner is missing): "
             "boot with page_owner=on on the kernel command line",
         ),
         (
             {"enabled": False, "config_page_owner": None},
-            "/sys/kernel/debug/page_owner not found: this kernel has no CONFIG_PAGE_OWNER or was booted without page_owner=on",
+            "page_owner",
+            "/sys/kernel/debug/page_owner not found (no CONFIG_PAGE_OWNER in this kernel, or booted without "
+            "page_owner=on): add page_owner=on to the kernel command line",
         ),
         (
             {"root_user": False},
+            "permissions",
             "permission denied reading /sys/kernel/debug/page_owner: debugfs is readable by root only; "
             "run pageowner-top as root (sudo)",
         ),
     ],
 )
-def test_one_line_for_each_reason(stacks, knobs, message):
+def test_one_line_for_each_reason(stacks, knobs, check, message):
     machine = FakeMachine(stacks=list(stacks), **knobs)
     with pytest.raises(SourceUnavailable) as err:
         DebugfsSource(files=machine)
@@ -60,6 +66,7 @@ def test_one_line_for_each_reason(stacks, knobs, message):
     checks = preflight(files=machine)
     assert not checks[-1].ok and checks[-1].line().startswith("[FAIL]")
     assert f"{checks[-1].detail}: {checks[-1].fix}" == text
+    assert checks[-1].name == check
     assert machine.page_owner_reads == 0
 
 
@@ -76,22 +83,23 @@ def test_preflight_on_6_19_under_lockdown(stacks):
     machine = FakeMachine(stacks=list(stacks), handles=True, lockdown="integrity")
     checks = {c.name: c for c in preflight(files=machine)}
     assert checks["handles"].ok and "6.19" in checks["handles"].detail
-    assert not checks["count_threshold"].ok
+    # Degraded, not broken: the check passes (doctor counts the source as usable) and says why.
+    assert checks["count_threshold"].ok
     assert "EPERM: lockdown is integrity" in checks["count_threshold"].detail
-    assert "applied by pageowner-top" in checks["count_threshold"].fix
+    assert "applied by pageowner-top" in checks["count_threshold"].detail
 
 
 def test_preflight_before_6_9_says_slow_path():
     machine = FakeMachine(release="6.6.0", stacks=None)
     checks = {c.name: c for c in preflight(files=machine)}
-    assert not checks["show_stacks"].ok and "slow path" in checks["show_stacks"].detail
+    assert checks["show_stacks"].ok and "slow path" in checks["show_stacks"].detail
     assert "count_threshold" not in checks and "handles" not in checks
     assert not stacks_available(files=machine)
     assert stacks_available(files=FakeMachine(stacks=[]))
 
 
 def test_missing_and_odd_roots(tmp_path):
-    with pytest.raises(SourceUnavailable, match=r"no such directory \(--debugfs wants"):
+    with pytest.raises(SourceUnavailable, match=r"nope does not exist: --debugfs wants the debugfs mount point"):
         DebugfsSource(str(tmp_path / "nope"))
     a_file = tmp_path / "file"
     a_file.write_text("x")
@@ -109,7 +117,7 @@ def test_missing_and_odd_roots(tmp_path):
 
 def test_copy_with_an_empty_page_owner_says_empty(tmp_path):
     (tmp_path / "page_owner").write_bytes(b"")
-    with pytest.raises(SourceUnavailable, match=r"page_owner is empty: .*booted with page_owner=on"):
+    with pytest.raises(SourceUnavailable, match=r"page_owner is empty \(the kernel it was copied from was not booted with page_owner=on"):
         DebugfsSource(str(tmp_path))
 
 

@@ -152,7 +152,7 @@ def test_watched_folder_picks_up_atomic_and_non_atomic_writes(tmp_path, captures
     first.write_bytes(captures[0].read_bytes())
     os.utime(first, (T0, T0))
     added = []
-    source = ReplaySource(str(folder), settle=0.4, on_frames=added.append)
+    source = ReplaySource(str(folder), settle=1.0, on_frames=added.append)
     try:
         assert len(source.frame_times()) == 1 and source.capabilities().live
 
@@ -173,7 +173,7 @@ def test_watched_folder_picks_up_atomic_and_non_atomic_writes(tmp_path, captures
             time.sleep(0.2)
             out.write(data[len(data) // 2 :])
         assert wait_for(lambda: len(source.frame_times()) == 3)
-        time.sleep(1.0)  # nothing more arrives: no second, partial frame
+        time.sleep(1.5)  # nothing more arrives: no second, partial frame
         assert len(source.frame_times()) == 3
         assert dict(source.frame(2).stacks) == dict(snaps[0].stacks)
         assert source.position == 2
@@ -292,3 +292,22 @@ def test_snapshot_at_a_path_containing_at(tmp_path, rec):
     odd.write_bytes(Path(rec).read_bytes())
     assert snapshot_at(str(odd)).time == T0 + 540
     assert snapshot_at(f"{odd}@#0").time == T0
+
+
+def test_page_owner_dump_replays_as_one_frame(real_612, tmp_path):
+    """The real 61,051-record page_owner dump, gzip'd as bug reports carry it, in a folder."""
+    from pageowner_tui.formats import page_owner
+
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    dump = folder / "page_owner_full.txt.gz"
+    dump.write_bytes((real_612 / "page_owner_full.txt.gz").read_bytes())
+    expected = page_owner.read_snapshot(str(dump))
+    source = ReplaySource(str(folder), watch=False)
+    try:
+        assert len(source.frame_times()) == 1 and source.warnings == []
+        got = source.snapshot()
+        assert got.total_pages == expected.total_pages > 0
+        assert {k: s.pages for k, s in got.stacks.items()} == {k: s.pages for k, s in expected.stacks.items()}
+    finally:
+        source.close()

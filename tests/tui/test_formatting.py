@@ -17,6 +17,8 @@ def test_sparkline_scales_between_min_and_max():
     assert fmt.sparkline([5, 5, 5], 8) == "▁▁▁"
     assert fmt.sparkline(list(range(20)), 4) == "▁▃▆█"
     assert fmt.sparkline([], 4) == ""
+    assert fmt.sparkline([None, 3, None, 9], 4) == " ▁ █"  # not recorded: a gap, not a zero
+    assert fmt.sparkline([None, None], 4) == "  "
 
 
 def test_chart_lines_has_height_rows_and_labels():

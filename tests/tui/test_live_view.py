@@ -79,7 +79,18 @@ def test_history_series_and_churn_compaction():
     # 40 ticks replacing 20% each time would index 1,800 ids; compaction keeps it bounded
     # by what the 10 retained columns still hold.
     assert history.tracked_ids() <= 2 * 200 + 4096
-    assert history.series("no-such-stack") == [0] * 10
+    assert history.series("no-such-stack") == [None] * 10
+
+
+def test_history_records_only_the_given_ids_and_says_unknown_elsewhere():
+    first, second = synthetic_series(50, 2)
+    history = PagesHistory(length=5)
+    ids = list(first.stacks)
+    history.add(first, ids[:10])
+    history.add(second, ids[5:20])
+    assert history.series(ids[0]) == [first.stacks[ids[0]].pages, None]
+    assert history.series(ids[7]) == [first.stacks[ids[7]].pages, second.stacks[ids[7]].pages]
+    assert history.series(ids[15]) == [None, second.stacks[ids[15]].pages]
 
 
 def test_filter_memo_is_kept_across_ticks():

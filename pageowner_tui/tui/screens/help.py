@@ -56,13 +56,13 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, bindings: list[Binding], notes: list[str]) -> None:
         super().__init__(id="help")
-        self._bindings = bindings
+        self._help_bindings = bindings
         self._notes = notes
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Static(Text("pageowner-top keys  (Escape closes)", style="bold"))
-            yield Static(help_table(self._bindings, self._notes), id="help-table")
+            yield Static(help_table(self._help_bindings, self._notes), id="help-table")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -3,7 +3,7 @@ totals, the source's gap counters (what the table leaves out) and the app's stat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.widgets import Static
@@ -34,21 +34,30 @@ class HeaderState:
     source_kind: str
     interval: float
     since: float | None  # first snapshot's time
-    now: float
     shown: int = 0  # stacks in the view after filter and threshold
     paused: bool = False
     recording: str | None = None  # file being recorded to
     baseline_time: float | None = None
     follow: str | None = None  # caller of the followed stack
     frame: str | None = None  # "12/40" for a replay
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def header_text(state: HeaderState) -> Text:
     snap = state.snapshot
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append("pageowner-top", style="bold")
-    text.append("  ")
+    # State flags first: at 80 columns the end of the line is what gets cut.
+    flags = []
+    if state.paused:
+        flags.append(("PAUSED", "reverse bold"))
+    if state.recording:
+        flags.append((f"REC {state.recording}", "reverse bold"))
+    if state.baseline_time is not None:
+        flags.append((f"BASE {fmt.clock(state.baseline_time)}", "bold"))
+    if state.follow:
+        flags.append((f"FOLLOW {state.follow}", "bold"))
+    for label, style in flags:
+        text.append(label, style=style)
+        text.append("  ")
     mode = ""
     if snap is not None:
         mode = snap.meta.get("mode") or snap.meta.get("format") or ""
@@ -62,18 +71,6 @@ def header_text(state: HeaderState) -> Text:
     text.append(f"  every {state.interval:g}s")
     if state.frame:
         text.append(f"  frame {state.frame}")
-    flags = []
-    if state.paused:
-        flags.append(("PAUSED", "reverse bold"))
-    if state.recording:
-        flags.append((f"REC {state.recording}", "reverse bold"))
-    if state.baseline_time is not None:
-        flags.append((f"BASE {fmt.clock(state.baseline_time)}", "bold"))
-    if state.follow:
-        flags.append((f"FOLLOW {state.follow}", "bold"))
-    for label, style in flags:
-        text.append("  ")
-        text.append(label, style=style)
     text.append("\n")
     if snap is None:
         text.append("waiting for the first snapshot...")
@@ -88,7 +85,7 @@ def header_text(state: HeaderState) -> Text:
         if value
     ]
     if gaps:
-        text.append("  |  not in table: ", style="bold")
+        text.append("  |  ")
         text.append(", ".join(gaps))
     return text
 

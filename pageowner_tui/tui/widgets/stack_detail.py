@@ -59,7 +59,7 @@ class DetailState:
     stack_frames: tuple[str, ...]
     stack_id: str
     caller: str
-    series: tuple[int, ...]  # pages per retained snapshot, oldest first
+    series: tuple[int | None, ...]  # pages per retained snapshot, oldest first; None: not recorded
     breakdowns_known: tuple[str, ...]  # Breakdown names the source fills
     spread: PfnSpread | None
     spread_note: str  # why there is no spread, or how to get one

@@ -153,6 +153,11 @@ class StackTable(ScrollView, can_focus=True):
             return
         self.scroll_to(y=target, animate=False, immediate=True)
 
+    def forget_painted(self) -> None:
+        """The screen was drawn over (resume from Ctrl-Z): every line must be sent again."""
+        self._painted.clear()
+        self.refresh()
+
     def move_cursor_to(self, stack_id: str) -> bool:
         index = self.live.index_of(stack_id)
         if index is None:
