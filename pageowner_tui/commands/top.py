@@ -66,10 +66,14 @@ def run(args: argparse.Namespace) -> int:
         count = args.count if args.count is not None else (None if live else 1)
         previous = None
         frame = 0
+        # The debugfs slow path (full page_owner reads) sets a longer minimum interval.
+        interval = max(args.interval, getattr(source, "min_interval", 0.0) or 0.0)
+        if interval > args.interval and (count is None or count > 1):
+            print(f"pageowner-top: interval raised to {interval:g} s: this source is slow to read", file=sys.stderr)
         next_tick = time.monotonic()
         while count is None or frame < count:
             if frame:
-                next_tick += args.interval
+                next_tick += interval
                 time.sleep(max(0.0, next_tick - time.monotonic()))
                 if not live and hasattr(source, "step"):
                     source.step(1)

@@ -69,7 +69,8 @@ __all__ = [
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x706F7470  # "potp": pageowner-top
 KEYFRAME_EVERY = 60
-_KEYFRAME_CACHE = 4  # decoded keyframes a reader keeps (each one dict of the stacks)
+CHECKPOINT_EVERY = 8  # a reader keeps decoded states every this many frames it passes
+_CHECKPOINT_BUDGET = 300_000  # ... up to this many stack entries in all (about 15 MB)
 ZLIB_LEVEL = 6
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -516,7 +517,8 @@ class Recording:
             raise FormatError(path, None, "a recording with at least one complete frame", f"none{why}")
         self._state: _State | None = None
         self._times: list[float] = []
-        self._keyframes: dict[int, _State] = {}  # decoded keyframes, least recently used first
+        self._checkpoints: dict[int, _State] = {}  # decoded states, least recently used first
+        self._checkpoint_entries = 0
 
     # -- opening ----------------------------------------------------------------------
 
@@ -685,25 +687,37 @@ class Recording:
             info = self.frames[index]
             state = self._state
             if state is None or state.seq > index or state.seq < info.key:
-                state = self._keyframe_state(info.key)
+                state = self._start_state(info.key, index)
             for seq in range(state.seq + 1, index + 1):
                 self._apply_delta(state, seq)
+                if seq % CHECKPOINT_EVERY == 0:
+                    self._remember(state)
             self._state = state
             return self._snapshot_of(state, info)
 
-    def _keyframe_state(self, seq: int) -> _State:
-        """A private copy of keyframe ``seq``'s decoded state.  The last few keyframes are
-        kept decoded, so stepping back within a segment costs a dict copy and the deltas,
-        not building every StackStat again."""
-        cached = self._keyframes.get(seq)
-        if cached is None:
-            cached = self._decode_keyframe(seq)
-            self._keyframes[seq] = cached
-            while len(self._keyframes) > _KEYFRAME_CACHE:
-                del self._keyframes[next(iter(self._keyframes))]
-        else:
-            self._keyframes[seq] = self._keyframes.pop(seq)  # most recently used last
+    def _start_state(self, key: int, index: int) -> _State:
+        """A private state to decode frame ``index`` from: the latest checkpoint at or
+        before it in its keyframe's segment, or the keyframe itself.  Checkpoints make a
+        step back cost a dict copy and a few deltas, not the whole segment again."""
+        best = max(
+            (seq for seq in self._checkpoints if key <= seq <= index), default=None
+        )
+        if best is None:
+            state = self._decode_keyframe(key)
+            self._remember(state)
+            return state
+        cached = self._checkpoints.pop(best)
+        self._checkpoints[best] = cached  # most recently used last
         return _State(cached.seq, dict(cached.by_row), cached.extra)
+
+    def _remember(self, state: _State) -> None:
+        if state.seq in self._checkpoints:
+            return
+        self._checkpoints[state.seq] = _State(state.seq, dict(state.by_row), state.extra)
+        self._checkpoint_entries += len(state.by_row)
+        while self._checkpoint_entries > _CHECKPOINT_BUDGET and len(self._checkpoints) > 1:
+            oldest = next(iter(self._checkpoints))
+            self._checkpoint_entries -= len(self._checkpoints.pop(oldest).by_row)
 
     def _row(self, seq: int) -> tuple[bytes, bytes | None, str | None]:
         try:

@@ -77,8 +77,25 @@ class SnapshotDelta:
         return self._stacks
 
     def changed(self) -> list[StackDelta]:
-        """Stacks that grew or shrank, largest growth first, then largest shrink."""
-        moved = [d for d in self.stacks.values() if d.change]
+        """Stacks that grew or shrank, largest growth first, then largest shrink.
+
+        Builds a StackDelta only for stacks that moved: a live source hands the same
+        StackStat object back for an unchanged stack, so most are skipped by identity
+        (bench/debugfs_poll: the per-tick diff of 10k stacks).
+        """
+        before = self.before.stacks
+        after = self.after.stacks
+        moved = []
+        for stack_id, stat in after.items():
+            prev = before.get(stack_id)
+            if prev is stat:
+                continue
+            old = prev.pages if prev is not None else 0
+            if stat.pages != old:
+                moved.append(StackDelta(stat.stack, old, stat.pages))
+        for stack_id, prev in before.items():
+            if prev.pages and stack_id not in after:
+                moved.append(StackDelta(prev.stack, prev.pages, 0))
         moved.sort(key=lambda d: (-d.change, d.id))
         return moved
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pageowner_tui.errors import SourceUnavailable, UserError
 from pageowner_tui.sources.base import Source
 
-__all__ = ["Opened", "open_source", "page_owner_enabled"]
+__all__ = ["Opened", "open_source", "page_owner_stacks_available"]
 
 
 @dataclass
@@ -23,8 +23,15 @@ class Opened:
     banner: str | None = None  # why the TUI is not showing live data, and how to get it
 
 
-def page_owner_enabled(debugfs_root: str) -> bool:
-    return os.path.exists(os.path.join(debugfs_root, "page_owner"))
+def page_owner_stacks_available(debugfs_root: str) -> bool:
+    """page_owner is on and has page_owner_stacks (6.9+): cheap to poll every tick.
+
+    Older kernels only have the full per-page file, whose read walks every PFN: ``auto``
+    never picks that slow path by itself; ``--source debugfs`` asks for it explicitly.
+    """
+    from pageowner_tui.sources.debugfs import stacks_available
+
+    return stacks_available(debugfs_root)
 
 
 def _open_path(path: str) -> Source:
@@ -77,8 +84,13 @@ def open_source(
 
     reasons: list[str] = []
     attempts = [_open_ebpf]
-    if page_owner_enabled(debugfs_root):
+    if page_owner_stacks_available(debugfs_root):
         attempts.insert(0, lambda: _open_debugfs(debugfs_root))
+    elif os.path.exists(os.path.join(debugfs_root, "page_owner")):
+        reasons.append(
+            "page_owner: no page_owner_stacks (kernel before 6.9); --source debugfs reads the "
+            "full page_owner file instead (slow)"
+        )
     else:
         reasons.append(f"page_owner: {debugfs_root}/page_owner not found (boot with page_owner=on)")
     for attempt in attempts:

@@ -544,9 +544,14 @@ class EbpfSource:
         found: dict[int, _Owner] = {}
         if len(heads) > 4096:
             wanted = set(heads)
-            for key, value in self._owners.items():
-                if key.value in wanted:
-                    found[key.value] = _decode_owner(value)
+            try:
+                items = self._owners.items_lookup_batch()  # one syscall per batch (5.6+)
+            except Exception:  # BCC raises Exception when the kernel lacks batch ops
+                items = self._owners.items()
+            for key, value in items:
+                pfn = getattr(key, "value", key)
+                if pfn in wanted:
+                    found[pfn] = _decode_owner(value)
             return found
         for head in heads:
             try:
@@ -561,26 +566,39 @@ class EbpfSource:
 
         A whole allocation still live is one record of its order; what is left of a split
         or partly freed one is one order-0 record per page, as page_owner prints split pages.
+        Only this range of the per-page table is read.
         """
+        yield from self._pages(pfn_start, pfn_end, None)
+
+    def _pages(self, pfn_start: int, pfn_end: int, owners: dict[int, _Owner] | None) -> list[PageRecord]:
         with self._lock:
             self._check_open()
             runs = list(self._runs(pfn_start, pfn_end))
-            heads = sorted({pfn for pfn, *_ in runs} | {pfn - offset for pfn, _, _, offset, _ in runs})
-            owners = self._owner_lookup(heads)
-            records = [self._record(run, owners) for run in runs]
-        yield from records
+            if owners is None:
+                heads = sorted({pfn for pfn, *_ in runs} | {pfn - offset for pfn, _, _, offset, _ in runs})
+                owners = self._owner_lookup(heads)
+            return [self._record(run, owners) for run in runs]
+
+    def _all_owners(self) -> dict[int, _Owner]:
+        """The whole owner table in batches (for a full export)."""
+        try:
+            items = self._owners.items_lookup_batch()
+        except Exception:  # BCC raises Exception when the kernel lacks batch ops (< 5.6)
+            items = self._owners.items()
+        return {getattr(key, "value", key): _decode_owner(value) for key, value in items}
 
     def _runs(self, pfn_start: int, pfn_end: int) -> Iterator[tuple[int, int, int, int, int]]:
         """(pfn, row, order, offset in its allocation, pages) per allocation or leftover page."""
         slots = self.slots(pfn_start, pfn_end)
         count = len(slots)
         base = max(0, pfn_start)
-        i = 0
-        while i < count:
+        # one pass in C-speed comprehension to find owned slots; most of memory is free
+        # or untouched since start
+        owned = [i for i, value in enumerate(slots) if value != 0 and value != ROW_PRESTART]
+        position = 0
+        while position < len(owned):
+            i = owned[position]
             value = slots[i]
-            if value == 0 or value & 0xFFFFFFFF == ROW_PRESTART:
-                i += 1
-                continue
             row = value & 0xFFFFFFFF
             offset = (value >> 32) & 0xFFFF
             order = (value >> 48) & 0xFF
@@ -589,10 +607,10 @@ class EbpfSource:
                 slots[i + k] == value | (k << 32) for k in range(1, size)
             ):
                 yield base + i, row, order, 0, size
-                i += size
+                position += size
             else:
                 yield base + i, row, order, offset, 1
-                i += 1
+                position += 1
 
     def _record(self, run: tuple[int, int, int, int, int], owners: dict[int, _Owner]) -> PageRecord:
         pfn, row, order, offset, pages = run
@@ -624,10 +642,13 @@ class EbpfSource:
         """Every live allocation seen since start, PFN by PFN, in chunks."""
         chunk = 1 << 18
         total = self.pfn_limit
+        with self._lock:
+            self._check_open()
+            owners = self._all_owners()
         for start in range(0, total, chunk):
             if progress is not None and progress(start, total):
                 raise Cancelled()
-            yield from self.pages(start, min(start + chunk, total))
+            yield from self._pages(start, min(start + chunk, total), owners)
         if progress is not None:
             progress(total, total)
 

@@ -54,29 +54,42 @@ class LiveView:
         self.first_time: float | None = None  # time of the first snapshot seen
         self.ids: list[str] = []
         self._ids_ascending: list[str] = []
-        self._positions: dict[str, int] | None = None
         self._rows: dict[str, Row] = {}
         self._sample_lock = threading.Lock()
         self._last_sampled: Snapshot | None = None
         self._last_ascending: list[str] = []  # every id of _last_sampled, sorted: ties by id
+        self._last_prepared: Prepared | None = None
 
     # -- sampling thread -------------------------------------------------------------
     def sample(self, snapshot: Snapshot) -> Prepared:
         # Read the UI-owned state once; commit() compares these exact objects.
         previous = self.current if self.current is not snapshot else self.previous
         baseline, query, keep = self.baseline, self.query, self.follow
+        last = self._last_prepared
+        if (
+            last is not None
+            and last.snapshot is snapshot
+            and last.previous is previous
+            and last.baseline is baseline
+            and last.query is query
+            and last.keep == keep
+        ):
+            return last  # a static source: the same snapshot, nothing to redo
         with self._sample_lock:
             fresh = self._last_sampled is not snapshot
             ascending = sorted(snapshot.stacks) if fresh else self._last_ascending
             self._last_sampled, self._last_ascending = snapshot, ascending
         ids = rank(snapshot, query, previous=previous, baseline=baseline, keep=keep, ids_ascending=ascending)
+        snapshot.total_pages  # noqa: B018 - computed (and cached) here, not on the UI thread
         if fresh:
             recorded = ids[:TOP] if keep is None else [*ids[:TOP], keep]
             self.history.add(snapshot, recorded)
         if self.first_time is None:
             self.first_time = snapshot.time
         self.latest = snapshot
-        return Prepared(snapshot, previous, baseline, query, keep, ascending, ids)
+        prepared = Prepared(snapshot, previous, baseline, query, keep, ascending, ids)
+        self._last_prepared = prepared
+        return prepared
 
     # -- UI thread -------------------------------------------------------------------
     def commit(self, prepared: Prepared) -> bool:
@@ -116,7 +129,6 @@ class LiveView:
 
     def _set_ids(self, ids: list[str]) -> None:
         self.ids = ids
-        self._positions = None
         self._rows = {}
 
     def set_query(self, query: Query) -> None:
@@ -141,12 +153,17 @@ class LiveView:
         self.follow = stack_id
         self.rerank()
 
-    def index_of(self, stack_id: str | None) -> int | None:
+    def index_of(self, stack_id: str | None, hint: int | None = None) -> int | None:
+        """The row ``stack_id`` is on; ``hint`` (where it was) makes the common case O(1)."""
         if stack_id is None:
             return None
-        if self._positions is None:
-            self._positions = {sid: n for n, sid in enumerate(self.ids)}
-        return self._positions.get(stack_id)
+        ids = self.ids
+        if hint is not None and 0 <= hint < len(ids) and ids[hint] == stack_id:
+            return hint
+        try:  # one C-level scan: cheaper than a 100k-entry dict rebuilt every tick
+            return ids.index(stack_id)
+        except ValueError:
+            return None
 
     def row(self, stack_id: str) -> Row:
         """The row of one stack as shown now (built on demand: only visible rows pay)."""

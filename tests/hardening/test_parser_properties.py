@@ -70,7 +70,7 @@ def page_records(draw, dialect: PageOwnerDialect) -> PageRecord:
         flags=draw(st.sampled_from(["0x0()", "0x100000000000000(node=0|zone=1)"])),
         trailer=tuple(draw(st.lists(st.sampled_from([
             "Page has been migrated, last migrate reason: compaction", "Slab cache page",
-            "Charged (via objcg) to memcg workload", "Charged to offline memcg",
+            "Charged (via objcg) to memcg workload", "Charged to offline memcg gone",
         ]), max_size=2))),
         dialect=dialect,
         pageblock=draw(st.integers(0, 1 << 30)),

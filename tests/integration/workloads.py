@@ -21,6 +21,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # mode "populate": mmap(MAP_POPULATE) faults every page in from the mmap syscall, a call
 # path nobody else on the machine is likely to share, so its stack's growth is exactly ours.
 # mode "touch": write one byte per page from user space (the ordinary page-fault path).
+# mode "readzero": read(2) /dev/zero into the mapping, so the kernel faults every page in
+# from read_iter_zero: a call path of its own even on a machine where others run stress-ng.
 _CHILD = r"""
 import mmap, os, sys
 pages, mode, hugepages = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
@@ -34,6 +36,13 @@ if not hugepages and hasattr(m, "madvise"):
 if mode == "touch":
     for offset in range(0, size, mmap.PAGESIZE):
         m[offset] = 1
+elif mode == "readzero":
+    with open("/dev/zero", "rb", buffering=0) as zero:
+        view = memoryview(m)
+        done = 0
+        while done < size:
+            done += zero.readinto(view[done:])
+        view.release()
 sys.stdout.write("ready\n")
 sys.stdout.flush()
 sys.stdin.readline()

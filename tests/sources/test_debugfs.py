@@ -82,6 +82,9 @@ def test_polls_show_stacks_and_sees_it_change(machine, stacks_1, stacks_2):
         if n != dict(stacks_1).get(frames, 0)
     }
     assert {d.stack.text: d.change for d in delta.changed() if d.after} == {k: v for k, v in expected.items()}
+    # changed() skips unchanged stacks by identity; it must equal the brute-force answer.
+    brute = sorted((d for d in delta.stacks.values() if d.change), key=lambda d: (-d.change, d.id))
+    assert delta.changed() == brute and any(d.after == 0 for d in brute)
     # Unchanged stacks keep their StackStat object between polls (cheap diffs, less garbage);
     # changed ones get a new one.
     same = [sid for sid, stat in second.stacks.items() if first.get(sid) and first.get(sid).pages == stat.pages]
@@ -322,7 +325,9 @@ def test_full_read_counts_early_pages_apart(machine, records, page_owner_full_te
 
 
 def test_slow_path_before_6_9_builds_stacks_from_the_full_file(real_612, records, page_owner_full_text):
-    machine = FakeMachine(release="6.6.0", records=list(records), stacks=None)
+    machine = FakeMachine(
+        release="6.6.0", records=list(records), stacks=None, zoneinfo=(real_612 / "zoneinfo.txt").read_text()
+    )
     source = DebugfsSource(files=machine)
     assert source.mode == MODE_FULL_FILE
     assert machine.page_owner_reads == 0  # not at start-up
@@ -332,7 +337,9 @@ def test_slow_path_before_6_9_builds_stacks_from_the_full_file(real_612, records
     assert set(caps.breakdowns) == {"order", "gfp", "migratetype", "comm", "pid"}
     calls = []
     snap = source.snapshot(progress=lambda done, total: calls.append((done, total)))
-    assert calls and calls[-1][0] == calls[-1][1]
+    # Progress in PFNs, up to the end of the last zone (past the last allocated page).
+    assert len(calls) > 100 and calls[-1][0] == calls[-1][1] > records[-1][0]
+    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
     assert snap.meta["mode"] == MODE_FULL_FILE and "slow path" in snap.meta["notice"]
     expected = page_owner.read_snapshot(str(page_owner_full_text))
     assert {s.stack.text: s.pages for s in snap.stacks.values()} == {
@@ -422,3 +429,14 @@ def test_per_allocation_export_is_the_kernels_file_byte_for_byte(machine, page_o
     out = io.StringIO()
     page_owner.write_records(out, DebugfsSource(files=machine).records())
     assert out.getvalue() == page_owner_full_text.read_text()
+
+
+def test_bad_record_in_show_stacks_handles_names_its_line(machine, stacks_1):
+    machine.handles = True
+    source = DebugfsSource(files=machine)
+    source.snapshot()
+    machine.stacks = list(stacks_1) + [(" fine+0x1/0x2\nnot a frame\n", 3)]  # the oldest: last in the file
+    with pytest.raises(FormatError) as err:
+        source.snapshot()
+    line = sum(frames.count("\n") + 2 for frames, _ in stacks_1) + 2
+    assert str(err.value).startswith(f"/sys/kernel/debug/page_owner_stacks/show_stacks_handles:{line}: expected")

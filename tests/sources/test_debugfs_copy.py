@@ -101,3 +101,14 @@ def test_copy_of_a_6_19_tree_uses_handles(tmp_path, real_612):
     source = DebugfsSource(str(root))
     assert source.mode == MODE_HANDLES
     assert _by_frames(source.snapshot()) == dict(load_show_stacks(real_612 / "show_stacks_1.txt"))
+
+
+def test_truncated_copy_is_read_with_a_warning(tmp_path, real_612):
+    root = _tree(tmp_path, real_612, page_owner=False)
+    text = (real_612 / "show_stacks_1.txt").read_text()
+    source = DebugfsSource(str(root))
+    source.snapshot()
+    (root / "page_owner_stacks" / "show_stacks").write_text(text[: text.rfind("nr_base_pages:")])
+    snap = source.snapshot()
+    assert len(snap) == 783
+    assert len(source.warnings) == 1 and "truncated" in source.warnings[0]

@@ -41,6 +41,7 @@ async def tick(pilot, app, position: int | None = None) -> None:
     """Move the scripted source on (optionally) and take one snapshot, as the timer would."""
     if position is not None:
         app.source.advance_to(position)
+    await wait_for(pilot, lambda: not app._sampling, what="the previous sample to finish")
     before = app.live.latest
     calls = app.source.calls
     app._tick()
@@ -503,3 +504,30 @@ async def test_no_color_env(real_snaps, monkeypatch):
         svg = app.export_screenshot()
     # Monochrome: no growth-red anywhere on screen.
     assert "#ff0000" not in svg.lower()
+
+
+@pytest.fixture(scope="module")
+def snaps_100k():
+    from .fakes import synthetic_series
+
+    return synthetic_series(100_000, 2)
+
+
+async def test_100k_stacks_scroll_sort_and_keep_the_cursor(snaps_100k):
+    app = make_app(snaps_100k)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        assert len(app.live) == 100_000
+        await pilot.press("end")
+        assert app.table.cursor_row == 99_999
+        last = app.table.cursor_id
+        assert app.table.render_line(app.table.size.height - 1).text.lstrip().startswith("100000")
+        await pilot.press("pageup", "up")
+        chosen = app.table.cursor_id
+        await tick(pilot, app, 1)
+        await pilot.press("D")
+        assert app.table.cursor_id == chosen
+        assert app.live.ids[app.table.cursor_row] == chosen
+        assert last in app.live.ids
+        # only what is on screen was built
+        assert len(app.live._rows) <= app.table.size.height

@@ -35,7 +35,7 @@ def two_ticks_app(real_snaps) -> PageOwnerApp:
 
 async def second_tick(pilot) -> None:
     app = pilot.app
-    await wait_for(pilot, lambda: app.live.current is not None)
+    await wait_for(pilot, lambda: app.live.current is not None and not app._sampling)
     app._tick()
     await wait_for(pilot, lambda: app.live.current is app.source._snapshots[1])
     await pilot.pause()

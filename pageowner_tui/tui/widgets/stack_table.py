@@ -41,7 +41,7 @@ class Column:
     right: bool = True
 
 
-_RANK = Column("rank", "#", 5, None)
+_RANK = Column("rank", "#", 6, None)
 _PAGES = Column("pages", "Pages", 8, "pages")
 _MIB = Column("mib", "MiB", 8, "pages")
 _DELTA = Column("delta", "Δ", 7, "delta")
@@ -120,7 +120,7 @@ class StackTable(ScrollView, can_focus=True):
         """A new tick or a new order: keep the cursor on its stack, repaint what changed."""
         live = self.live
         self.virtual_size = Size(0, len(live) + 1)
-        index = live.index_of(self.cursor_id)
+        index = live.index_of(self.cursor_id, self._cursor_row)
         if index is None:
             # The stack left the view (filtered, freed): stay at the same position.
             index = min(self._cursor_row, len(live) - 1)

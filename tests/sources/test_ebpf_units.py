@@ -1,0 +1,44 @@
+"""Pure parts of the eBPF source: vmemmap calibration, stack plumbing, preflight lines."""
+
+from __future__ import annotations
+
+from pageowner_tui.kernel.checks import Check
+from pageowner_tui.sources.ebpf import _vmemmap_layout, _without_plumbing, preflight
+
+
+def test_vmemmap_layout_from_page_pfn_pairs():
+    base = 0xFFFFEA0000000000
+    pairs = [(base + pfn * 64, pfn) for pfn in (0x1000, 0x1234, 0x55AA0, 0x100001)]
+    assert _vmemmap_layout(pairs) == (base, 6)
+
+
+def test_vmemmap_layout_tolerates_a_stray_pair_but_not_chaos():
+    base = 0xFFFFEA0000000000
+    pairs = [(base + pfn * 64, pfn) for pfn in range(100, 140)] + [(base + 5 * 64, 77)]
+    assert _vmemmap_layout(pairs) == (base, 6)
+    chaos = [(base + pfn * 64 + (pfn % 7) * 4096, pfn) for pfn in range(100, 140)]
+    assert _vmemmap_layout(chaos) is None
+    assert _vmemmap_layout([(base + 64 * 9, 9)] * 10) is None  # one pfn tells nothing
+
+
+def test_raw_tracepoint_plumbing_is_cut_whatever_its_depth():
+    one_probe = ("0xffffffffc0001234", "bpf_trace_run4+0xfc/0x1c0",
+                 "__alloc_frozen_pages_noprof+0x26b/0x340", "alloc_pages_mpol+0x86/0x180")
+    two_probes = ("0xffffffffc0001234", "bpf_trace_run4+0xfc/0x1c0",
+                  "__traceiter_mm_page_alloc+0x3a/0x60", *one_probe[2:])
+    assert _without_plumbing(one_probe) == one_probe[2:]
+    assert _without_plumbing(two_probes) == one_probe[2:]
+    perf = ("__alloc_pages_noprof+0x267/0x1060", "alloc_pages_mpol_noprof+0x8a/0x1e0")
+    assert _without_plumbing(perf) == perf
+
+
+def test_preflight_is_one_line_per_check_with_a_fix_when_failing():
+    checks = preflight()
+    names = [c.name for c in checks]
+    assert names[:4] == ["root", "bcc", "kernel headers", "tracefs"]
+    assert "kmem:mm_page_alloc" in names and "kmem:mm_page_free" in names
+    assert names[-1] == "mode"
+    for check in checks:
+        assert isinstance(check, Check) and "\n" not in check.line()
+        if not check.ok:
+            assert check.fix
