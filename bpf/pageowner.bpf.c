@@ -15,6 +15,8 @@
 //   reads this one array and nothing else.
 // - owners: a preallocated hash keyed by head PFN with page_owner's per-allocation fields
 //   (pid, tgid, comm, gfp, migratetype, ts, cgroup). Only exports and PFN ranges read it.
+//   NO_OWNERS leaves it out (counts, orders and PFNs only; bench/ebpf_overhead measures
+//   what that saves).
 // - Nothing is counted until user space sets control[0] = 1 after both programs are
 //   attached: BCC attaches the alloc program before loading the free one, and pages
 //   allocated in between would otherwise look live forever.
@@ -248,6 +250,7 @@ static __always_inline int on_alloc(void *ctx, u64 pfn, u32 order, u64 gfp_flags
         count(C_REALLOCATED_PAGES, walk->missed);
     add_to_row(row, pages, 1, order);
 
+#ifndef NO_OWNERS
     struct owner o = {};
     o.ts = bpf_ktime_get_ns();
     o.cgroup = bpf_get_current_cgroup_id();
@@ -261,6 +264,7 @@ static __always_inline int on_alloc(void *ctx, u64 pfn, u32 order, u64 gfp_flags
     o.migratetype = migratetype;
     if (owners.update(&pfn, &o) != 0)
         count(C_OWNER_DROPS, 1);
+#endif
     return 0;
 }
 
@@ -303,6 +307,7 @@ static __always_inline int on_free(u64 pfn, u32 order)
         count(C_UNTRACKED_FREE_PAGES, walk->untracked);
     if (walk->untraced)
         count(C_UNTRACED_FREE_PAGES, walk->untraced);
+#ifndef NO_OWNERS
     u32 first_order = walk->first_order;
     u32 first_offset = walk->first_offset;
 
@@ -329,6 +334,7 @@ static __always_inline int on_free(u64 pfn, u32 order)
         }
     }
     owners.delete(&pfn);
+#endif
     return 0;
 }
 

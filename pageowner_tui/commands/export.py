@@ -55,6 +55,12 @@ def run(args: argparse.Namespace) -> int:
 
     # Refuse a bad OUT before tracking for minutes.
     check_output_path(args.output, args.force)
+    if args.path and _names_a_frame(args.path):
+        # RECORDING[@TIME], or a multi-frame JSON capture: one frame of it (the last
+        # without @TIME), as `diff` reads them.
+        from pageowner_tui.sources.replay import snapshot_at
+
+        return _write_snapshot(args, snapshot_at(args.path))
     opened = open_source(args.source, args.path, debugfs_root=args.debugfs)
     source = opened.source
     try:
@@ -76,22 +82,8 @@ def run(args: argparse.Namespace) -> int:
                 if source.kind == "debugfs":
                     _say("reading the full page_owner file (walks every PFN; may take a while)")
                 page_owner.write_records(out, written.count(source.records(progress=_progress())))
-            elif fmt == "page_owner":
-                from pageowner_tui.formats import page_owner
-
-                _say(page_owner.write_counts_only(out, snapshot))
-            elif fmt == "show_stacks":
-                from pageowner_tui.formats import show_stacks
-
-                show_stacks.write(out, "stacks", show_stacks.from_snapshot(snapshot))
-            elif fmt == "json":
-                from pageowner_tui.formats import json_export
-
-                json_export.write(out, snapshot)
             else:
-                from pageowner_tui.formats import collapsed
-
-                collapsed.write(out, snapshot)
+                _write_from_snapshot(out, fmt, snapshot)
         if fmt in ("page_owner", "show_stacks"):
             # These kernel formats have no room for comments: say where the data came from here.
             if snapshot is not None:
@@ -104,6 +96,47 @@ def run(args: argparse.Namespace) -> int:
             _say(f"wrote {args.output}: {fmt} of {what}, {amount}")
     finally:
         source.close()
+    return 0
+
+
+def _names_a_frame(spec: str) -> bool:
+    import os
+
+    from pageowner_tui.formats import input as inputs
+
+    if not os.path.exists(spec):
+        return "@" in spec  # RECORDING@TIME; snapshot_at says what is wrong otherwise
+    return os.path.isfile(spec) and inputs.sniff(spec) in ("recording", "json")
+
+
+def _write_from_snapshot(out, fmt: str, snapshot) -> None:
+    """Every format that is written from per-stack counts."""
+    if fmt == "page_owner":
+        from pageowner_tui.formats import page_owner
+
+        _say(page_owner.write_counts_only(out, snapshot))
+    elif fmt == "show_stacks":
+        from pageowner_tui.formats import show_stacks
+
+        show_stacks.write(out, "stacks", show_stacks.from_snapshot(snapshot))
+    elif fmt == "json":
+        from pageowner_tui.formats import json_export
+
+        json_export.write(out, snapshot)
+    else:
+        from pageowner_tui.formats import collapsed
+
+        collapsed.write(out, snapshot)
+
+
+def _write_snapshot(args: argparse.Namespace, snapshot) -> int:
+    with open_output(args.output, force=args.force) as out:
+        _write_from_snapshot(out, args.format, snapshot)
+    _say(
+        f"wrote {args.output}: {args.format} of {snapshot.source} {snapshot.meta.get('origin', '')} "
+        f"frame {snapshot.meta.get('frame', '?')} at {_when(snapshot.time)}, "
+        f"{len(snapshot.stacks)} stacks, {snapshot.total_pages} pages"
+    )
     return 0
 
 

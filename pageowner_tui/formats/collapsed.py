@@ -83,7 +83,7 @@ def dumps(snapshot: Snapshot, *, root: bool = True, offsets: bool = False) -> st
     return "".join(line + "\n" for line in lines(snapshot, root=root, offsets=offsets))
 
 
-_LINE = re.compile(r"^(.*) (\d+)$")
+_LINE = re.compile(r"^(.*) (\d{1,20})$")  # longer counts are not numbers int() takes: skipped
 
 
 def parse(text: str) -> list[tuple[tuple[str, ...], int]]:

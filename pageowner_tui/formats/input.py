@@ -22,6 +22,7 @@ __all__ = [
     "KINDS",
     "open_input",
     "read_chunk",
+    "read_limited",
     "read_position",
     "sniff",
 ]
@@ -76,6 +77,36 @@ def read_chunk(f: IO, path: str, size: int) -> bytes | str:
         ) from None
     except OSError as exc:
         raise UserError(f"{path}: read failed: {exc.strerror or exc}") from None
+
+
+# Formats read whole (show_stacks, JSON) are refused above these sizes, decompressed:
+# memory stays bounded whatever a file claims or a gzip stream expands to.  The kernel's
+# show_stacks is ~480 bytes per stack (784 stacks: 373 KB), so 64 MiB is ~140,000 stacks;
+# our JSON is ~3 times larger per stack.
+MAX_SHOW_STACKS_BYTES = 64 << 20
+MAX_JSON_BYTES = 256 << 20
+
+
+def read_limited(f: IO, path: str, limit: int, what: str) -> bytearray:
+    """All of ``f`` (decompressed), or a FormatError once it exceeds ``limit`` bytes.
+
+    A plain file's size is checked before reading (a 10 GB sparse file costs nothing); a
+    compressed one is read 1 MiB at a time and refused as soon as it passes the limit.
+    """
+    expected = f"{what} of at most {limit >> 20} MiB"
+    if not isinstance(f, gzip.GzipFile):
+        try:
+            size = os.fstat(f.fileno()).st_size
+        except (OSError, AttributeError, ValueError):
+            size = 0
+        if size > limit:
+            raise FormatError(path, None, expected, f"{size} bytes")
+    data = bytearray()
+    while chunk := read_chunk(f, path, 1 << 20):
+        data += chunk
+        if len(data) > limit:
+            raise FormatError(path, None, expected, f"more than {limit} bytes decompressed")
+    return data
 
 
 def read_position(f: IO) -> tuple[int, int]:

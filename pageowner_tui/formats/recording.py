@@ -17,8 +17,8 @@ Layout (schema version ``SCHEMA_VERSION``; docs/recording-format.md is the full 
   recording from any other SQLite file) and ``PRAGMA user_version`` the schema version.
 - ``meta(key, value)``: schema version, tool version, kernel release, hostname, source,
   interval, start time.
-- ``stacks(id, text, handle)``: each distinct stack's text once; ids count from 1 in order
-  of first appearance and never change.
+- ``stacks(id, text, handle)``: each distinct stack's text once (again only if its handle
+  changes); ids count from 1 in order of first appearance and never change.
 - ``frames(seq, time, key, stacks_known, total_pages, n_stacks, counts, breakdowns, extra,
   crc)``: one row per tick.  A keyframe (``key == seq``) holds every stack's counts; any
   other frame holds only the changes from the frame before it.  Keyframes come every

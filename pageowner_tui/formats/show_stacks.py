@@ -55,6 +55,12 @@ def _int(value: str, path: str, line: int, what: str) -> int:
 
 def parse(text: str, path: str = "<string>") -> ShowStacks:
     """Parse one show_stacks-family file.  Raises FormatError on anything unexpected."""
+    nul = text.find("\x00")
+    if nul >= 0:  # the kernel never prints one: a damaged copy or not a show_stacks file
+        line = text.count("\n", 0, nul) + 1
+        raise FormatError(
+            path, line, "a frame or count line as text (show_stacks never holds a NUL byte)", "a NUL byte"
+        )
     fast = _parse_fast(text, path)
     if fast is not None:
         return fast
@@ -66,6 +72,7 @@ def parse(text: str, path: str = "<string>") -> ShowStacks:
 # common case with a few string operations per record; anything unusual (an error, a
 # truncated file, handles-only records) returns None and the line-by-line parser below
 # runs from the start, so errors and warnings are exactly the same either way.
+_MAX_DIGITS = 20  # a u64; longer runs go to the checked parser, which names the line
 _FAST_LABELS = {"nr_base_pages: ": "stacks", "stack_count: ": "stack_count", "handle: ": "stacks_handles"}
 
 
@@ -98,7 +105,7 @@ def _parse_fast(text: str, path: str) -> ShowStacks | None:
         if not block.startswith(label, cut + 1):
             return None
         value = block[cut + 1 + skip :]
-        if not (value.isdigit() and value.isascii()):
+        if not (value.isdigit() and value.isascii() and len(value) <= _MAX_DIGITS):
             return None
         stack = intern(block[: cut + 1])
         number = int(value)
@@ -115,7 +122,8 @@ def _parse_fast_handles(text: str, path: str) -> ShowStacks | None:
         if not sep or not first.startswith("handle: "):
             return None
         handle = first[8:]
-        if not (handle.isdigit() and handle.isascii() and second.isdigit() and second.isascii()):
+        if not (handle.isdigit() and handle.isascii() and second.isdigit() and second.isascii()
+                and len(handle) <= _MAX_DIGITS and len(second) <= _MAX_DIGITS):
             return None
         append(Entry(None, int(handle), int(second)))
     return ShowStacks("handles", entries, path, [])

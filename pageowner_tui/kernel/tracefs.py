@@ -79,6 +79,10 @@ def tracefs_check() -> Check:
     root = tracefs_root()
     if root:
         return Check("tracefs", True, f"mounted at {root}")
+    for path in TRACEFS_PATHS:
+        if mounted(path, "tracefs"):
+            return Check("tracefs", False, f"mounted at {path} but its events are not readable",
+                         "run as root")
     return Check(
         "tracefs",
         False,

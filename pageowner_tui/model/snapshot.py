@@ -50,6 +50,15 @@ class Counters:
     FAILED_ALLOCATIONS = "failed_allocations"  # mm_page_alloc with pfn -1 (events)
     UNLISTED_STACKS = "unlisted_stacks"  # show_stacks under-reports (debugfs)
     BELOW_THRESHOLD = "below_threshold_stacks"  # hidden by count_threshold
+    # eBPF source: pages freed whose allocation fired no mm_page_alloc after tracking began
+    # (bulk allocator fast path, compaction targets, CMA), pages reallocated without a free
+    # event seen, pages outside the PFN span the tracker was sized for, and live pages
+    # counted without a stack (capture failed or stack table full).
+    UNTRACED_ALLOC_FREES = "untraced_alloc_free_pages"
+    MISSED_FREES = "missed_free_pages"
+    OUT_OF_RANGE = "out_of_range_pages"
+    NO_STACK_PAGES = "no_stack_pages"
+    BPF_MISSED_EVENTS = "bpf_missed_events"  # tracepoint hits our programs did not run for
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,13 +99,28 @@ def intern_stack_text(text: str) -> Stack:
     stack = _by_text.get(text)
     if stack is not None:
         return stack
-    frames = tuple(line[1:] if line.startswith(" ") else line for line in text.splitlines())
+    # Kernel frames never hold control characters; a file from a bug report may (ESC
+    # sequences that retitle or clear the reader's terminal when a frame is shown).  They
+    # are made visible (\x1b) once, here, so no view can send them to a terminal.
+    shown = _CONTROL.sub(_visible, text) if _CONTROL.search(text) else text
+    lines = shown.split("\n")  # not splitlines(): it also splits at \x1c-\x1e, \x85, \u2028
+    if lines[-1] == "":
+        lines.pop()
+    frames = tuple(line[1:] if line.startswith(" ") else line for line in lines)
     with _lock:
         stack = _by_text.get(text)
         if stack is None:
-            stack = Stack(frames, text)
+            stack = Stack(frames, shown)
             _by_text[text] = stack
     return stack
+
+
+# C0 controls except the newline that separates frames, DEL and C1 controls.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
 
 
 def intern_stack(frames: Iterable[str]) -> Stack:

@@ -43,7 +43,8 @@ def _open_path(path: str) -> Source:
         return ReplaySource(path)
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file or directory")
-    if inputs.sniff(path) == "recording":
+    if inputs.sniff(path) in ("recording", "json"):
+        # Recordings and JSON (Lines) captures may hold many frames: replay them.
         from pageowner_tui.sources.replay import ReplaySource
 
         return ReplaySource(path)

@@ -17,14 +17,24 @@ are freed one at a time, ``alloc_pages_exact`` frees its tail, high-order pages 
 freed in chunks.  With one slot per base page every freed page finds its own owner with
 one array access (inlined by the verifier, no lock, no hash probe), whatever the free's
 order; a hash would need up to MAX_ORDER probes per free to find the enclosing block and
-could not represent a partly freed allocation.  The array costs 0.2 % of RAM (8 bytes per
-4 KiB page; 50 MiB for 24 GiB) whatever the load, never fills up and never drops, while a
-preallocated hash big enough for every page would cost several times more.  Being
-mmapable, a PFN range is read without a single syscall.
+cannot say which pages of a partly freed allocation are still live.  Measured on the
+24 GiB development host (memlock from /proc/self/fdinfo): the slot array is 50 MiB for
+6.5 M PFNs (0.2 % of RAM), never fills and never drops; the owner hash costs 128 bytes per
+entry (32 MiB for its 262,144 entries), so a hash able to hold an entry per page would
+be 800 MiB.  The owner hash only holds metadata: when it is full, pages are still counted
+(``owner_table_drops`` says how many records were lost).  Being mmapable, the slot array
+gives a PFN range without a single syscall.
+
+Attach: raw tracepoints by default.  They pass ``struct page *``, so at start-up the
+source calibrates page -> pfn from pairs that a raw probe and a perf-tracepoint probe
+record for the same allocations (then detaches the perf probe); if the pairs do not fit
+one vmemmap layout it falls back to perf tracepoints (``TRACEPOINT_PROBE``, fields from
+the tracefs format).  ``meta["attach"]`` says which.
 
 ``mm_page_free_batched`` is not attached: every page it reports has already passed
 ``free_pages_prepare()``, which fired ``mm_page_free`` for it (free_unref_folios), so it
-would count those frees twice.
+would count those frees twice; the stale-owner test (tracked pages that /proc/kpageflags
+shows free) confirms no free path is missed.
 
 fentry/fexit on ``post_alloc_hook``/``free_pages_prepare`` is not implemented: neither the
 development host (lockdown) nor the test guest (no BTF) can run it, so it could not be
@@ -41,7 +51,7 @@ import os
 import struct
 import threading
 import time as _time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,16 +76,16 @@ STACK_COUNT_STRIDE = (STACK_COUNT_SIZE + 7) & ~7
 _COUNTER_NAMES = (
     "alloc_events",
     "free_events",
-    Counters.FAILED_ALLOCATIONS,
-    Counters.UNTRACKED_FREES,
-    "stack_capture_failure_events",
-    "stack_table_drop_events",
-    Counters.OWNER_TABLE_DROPS,
-    "out_of_range_pages",
-    "missed_free_pages",
+    Counters.FAILED_ALLOCATIONS,  # events
+    Counters.UNTRACKED_FREES,  # pages
+    Counters.STACK_FAILURES,  # events
+    Counters.STACK_TABLE_DROPS,  # events
+    Counters.OWNER_TABLE_DROPS,  # events: the pages are counted, their pid/comm/... are not kept
+    Counters.OUT_OF_RANGE,  # pages
+    Counters.MISSED_FREES,  # pages
     "alloc_pages",
     "free_pages",
-    "untraced_alloc_free_pages",
+    Counters.UNTRACED_ALLOC_FREES,  # pages
 )
 
 _CONTROL_COUNTING = 1
@@ -130,6 +140,7 @@ class EbpfConfig:
     pfn_limit: int | None = None  # PFN span; None reads /proc/zoneinfo
     keep_records: bool = False  # snapshot() includes per-allocation records (costly)
     raw_tracepoints: bool = True  # False: perf tracepoints (slower, no calibration)
+    owner_records: bool = True  # False: no pid/comm/gfp/ts per allocation, less work per page
 
 
 # ----------------------------------------------------------------------------------------
@@ -260,7 +271,9 @@ class EbpfSource:
         self._counts: mmap.mmap | None = None
         failed = [check for check in preflight() if not check.ok]
         if failed:
-            raise SourceUnavailable("eBPF source: " + "; ".join(c.line()[7:] for c in failed))
+            # without root every later check fails too: name the cause, not its symptoms
+            shown = failed[:1] if failed[0].name == "root" else failed
+            raise SourceUnavailable("eBPF source: " + "; ".join(c.line()[7:] for c in shown))
         from pageowner_tui.kernel.kallsyms import Kallsyms, KallsymsUnavailable
 
         try:
@@ -287,11 +300,13 @@ class EbpfSource:
         cflags = [
             f"-DPFN_LIMIT={self.pfn_limit}",
             f"-DSTACK_ENTRIES={self.config.stack_entries}",
-            f"-DOWNER_ENTRIES={self.config.owner_entries}",
+            f"-DOWNER_ENTRIES={self.config.owner_entries if self.config.owner_records else 1}",
             f"-DMAX_ORDER_PAGES={MAX_ORDER_PAGES}",
             f"-DNR_ORDERS={NR_ORDERS}",
             f"-DSTACK_DEPTH={self.config.stack_depth}",
         ]
+        if not self.config.owner_records:
+            cflags.append("-DNO_OWNERS")
         self.attach = "perf_tracepoint"
         self.calibration = ""
         if self.config.raw_tracepoints:
@@ -395,7 +410,9 @@ class EbpfSource:
                 "counts pages allocated since the tracker started; frees of older pages are "
                 "counted as untracked_free_pages",
                 "threshold is applied on our side",
-            ),
+            )
+            + (() if self.config.owner_records else
+               ("started without owner records: page records have no pid, comm, gfp or time",)),
         )
 
     def __enter__(self) -> "EbpfSource":
@@ -443,14 +460,33 @@ class EbpfSource:
         return ids
 
     def counters(self) -> dict[str, int]:
-        """The BPF program's counters summed over CPUs, plus live pages without a stack."""
+        """The BPF program's counters summed over CPUs, plus live pages without a stack
+        (counted, but in no StackStat)."""
         self._check_open()
         values = {}
         for index, name in enumerate(_COUNTER_NAMES):
             values[name] = int(self._counter_table.sum(self._counter_table.Key(index)).value)
-        values[Counters.STACK_FAILURES] = self._row_pages(self._row_no_stack)
-        values[Counters.STACK_TABLE_DROPS] = self._row_pages(self._row_stack_full)
+        values[Counters.NO_STACK_PAGES] = self._row_pages(self._row_no_stack) + self._row_pages(
+            self._row_stack_full
+        )
+        values[Counters.BPF_MISSED_EVENTS] = self._recursion_misses()
         return values
+
+    def _recursion_misses(self) -> int:
+        """Events the kernel did not run our programs for because one was already running
+        on that CPU (an interrupt freeing pages during our free program): each is an
+        allocation or free we never saw.  From /proc/self/fdinfo (5.12+; 0 before)."""
+        assert self._bpf is not None
+        total = 0
+        for function in self._bpf.funcs.values():
+            try:
+                with open(f"/proc/self/fdinfo/{function.fd}", encoding="utf-8") as f:
+                    for line in f:
+                        if line.startswith("recursion_misses:"):
+                            total += int(line.split()[1])
+            except OSError:
+                continue
+        return total
 
     def _row_pages(self, row: int) -> int:
         assert self._counts is not None
@@ -524,6 +560,7 @@ class EbpfSource:
                 "since": f"{self.started:.3f}",
                 "pfn_limit": str(self.pfn_limit),
                 "stack_entries": str(self.config.stack_entries),
+                "owner_records": "yes" if self.config.owner_records else "no",
             },
             records=records,
         )

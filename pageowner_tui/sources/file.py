@@ -30,7 +30,9 @@ def load_snapshot(path: str, *, kind: str | None = None, progress: ProgressCallb
         from pageowner_tui.formats import show_stacks
 
         with inputs.open_input(path) as raw:
-            text = raw.read().decode("utf-8", "surrogateescape")
+            data = inputs.read_limited(raw, path, inputs.MAX_SHOW_STACKS_BYTES, "a show_stacks file")
+            text = data.decode("utf-8", "surrogateescape")
+            del data  # only the text is needed from here: keep one copy in memory
         parsed = show_stacks.parse(text, path)
         if warnings is not None:
             warnings.extend(parsed.warnings)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from pageowner_tui.errors import FormatError, UserError
+from pageowner_tui.errors import UserError
 from pageowner_tui.model.snapshot import PageRecord, Snapshot
 from pageowner_tui.sources.base import Capabilities, ProgressCallback
 
@@ -239,6 +239,9 @@ class _FolderWatcher(threading.Thread):
             snapshots = _load_file(path)
         except (UserError, OSError, UnicodeError) as exc:
             self.source._warn(f"{path}: skipped: {exc}")
+            return
+        except Exception as exc:  # a parser bug on one odd file must not end the replay
+            self.source._warn(f"{path}: skipped, unexpected {type(exc).__name__}: {exc}")
             return
         if snapshots:
             self.source._add_file(path, snapshots)

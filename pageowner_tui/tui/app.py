@@ -150,7 +150,7 @@ class PageOwnerApp(App[int]):
         self._sampling = False
         self._timer: Timer | None = None
         self._spread: _Spread | None = None
-        self._hung_up = False
+        self._status_shown: str | None = None
 
     # -- layout ----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -186,7 +186,6 @@ class PageOwnerApp(App[int]):
 
     def _terminal_gone(self, signum: int) -> None:
         """SIGHUP (the SSH session or terminal went away) or SIGTERM: leave cleanly."""
-        self._hung_up = True
         self.exit(128 + signum)
 
     def on_unmount(self) -> None:
@@ -215,7 +214,10 @@ class PageOwnerApp(App[int]):
         try:
             with self._source_lock:
                 if step and self.time_travel:
+                    before = self.source.position  # type: ignore[attr-defined]
                     snapshot = self.source.step(step)  # type: ignore[attr-defined]
+                    if self.source.position == before and self.live.current is not None:
+                        return  # at the first or last frame: nothing new to show
                 else:
                     snapshot = self.source.snapshot()
             recorder = self.recorder
@@ -225,6 +227,8 @@ class PageOwnerApp(App[int]):
             self.post_message(SnapshotReady(prepared))
         except (UserError, OSError) as exc:
             self.post_message(SourceFailed(str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a bug must show, not freeze the view silently
+            self.post_message(SourceFailed(f"{type(exc).__name__}: {exc} (a bug in the {self.source.kind} source or the TUI; please report it)"))
         finally:
             self._sampling = False
 
@@ -282,8 +286,10 @@ class PageOwnerApp(App[int]):
             parts.append(f"≥{query.threshold} pages{where}")
         if self.message:
             parts.append(self.message)
-        status = self.query_one("#status", Static)
-        status.update(" | ".join(parts))
+        text = " | ".join(parts)
+        if text != self._status_shown:  # an unchanged line is not sent again
+            self._status_shown = text
+            self.query_one("#status", Static).update(text)
 
     def _set_message(self, text: str, *, error: bool = False) -> None:
         self.message = text
@@ -587,7 +593,8 @@ class PageOwnerApp(App[int]):
 
         self.push_screen(
             PromptScreen(
-                "Export the current view (filtered, sorted) as show_stacks text to",
+                "Export the current view (filtered, sorted) to (a name containing 'page_owner' "
+                "writes page_owner text for page_owner_sort; anything else show_stacks text)",
                 self._default_name(".show_stacks.txt"),
                 hint="an existing file is never replaced",
                 check=check,
@@ -597,15 +604,19 @@ class PageOwnerApp(App[int]):
         )
 
     def _export(self, path: str) -> None:
-        from pageowner_tui.formats import show_stacks
-
+        """Write the view's stacks, in the view's order: show_stacks text, or page_owner
+        text when the name says so (per-allocation records if the source has them, else
+        counts-only blocks that page_owner_sort totals exactly)."""
         live = self.live
         snapshot = live.current
         assert snapshot is not None
-        entries = [
-            show_stacks.Entry(stat.stack, stat.handle, stat.pages)
-            for stat in (snapshot.stacks[i] for i in live.ids)
-        ]
+        ids = list(live.ids)
+        if "page_owner" in os.path.basename(path):
+            self._export_page_owner(path, snapshot, ids)
+            return
+        from pageowner_tui.formats import show_stacks
+
+        entries = [show_stacks.Entry(stat.stack, stat.handle, stat.pages) for stat in (snapshot.stacks[i] for i in ids)]
         try:
             with open_output(path) as out:
                 show_stacks.write(out, "stacks", entries)
@@ -613,6 +624,27 @@ class PageOwnerApp(App[int]):
             self._set_message(f"export failed: {exc}", error=True)
             return
         self._set_message(f"wrote {len(entries):,} stacks to {path}")
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _export_page_owner(self, path: str, snapshot: Snapshot, ids: list[str]) -> None:
+        from pageowner_tui.formats import page_owner
+
+        wanted = set(ids)
+        try:
+            with open_output(path) as out:
+                if self.caps.records:
+                    records = (r for r in self.source.records() if r.stack.id in wanted)
+                    page_owner.write_records(out, records)
+                    note = f"wrote the allocations of {len(ids):,} stacks to {path} (page_owner format)"
+                else:
+                    view_only = Snapshot.from_stats(
+                        (snapshot.stacks[i] for i in ids), source=snapshot.source, time=snapshot.time
+                    )
+                    note = f"{path}: " + page_owner.write_counts_only(out, view_only)
+        except (UserError, OSError) as exc:
+            self.call_from_thread(self._set_message, f"export failed: {exc}", error=True)
+            return
+        self.call_from_thread(self._set_message, note)
 
     def action_record(self) -> None:
         if self._recording_writer is None:

@@ -138,3 +138,29 @@ def test_sigpipe_is_quiet(stacks1):
     )
     assert len(proc.stdout.splitlines()) == 2
     assert "Traceback" not in proc.stderr and "Broken pipe" not in proc.stderr
+
+
+BUNDLED = ROOT / "pageowner_tui" / "data" / "real-6.12-show-stacks.db"
+
+
+def test_export_a_recording_frame(real_612, tmp_path):
+    """RECORDING@TIME names one frame; without @TIME, the last."""
+    first = tmp_path / "first.txt"
+    run("export", f"{BUNDLED}@#0", "-f", "show_stacks", "-o", first)
+    assert first.read_text() == (real_612 / "show_stacks_1.txt").read_text()
+    last = tmp_path / "last.txt"
+    proc = run("export", BUNDLED, "-f", "show_stacks", "-o", last)
+    assert last.read_text() == (real_612 / "show_stacks_2.txt").read_text()
+    assert "frame 1" in proc.stderr
+    bad = run("export", f"{BUNDLED}@#7", "-f", "json", "-o", tmp_path / "x.json", check=False)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_json_export_reads_back_in_top_and_diff(real_612, tmp_path):
+    out = tmp_path / "snap.json"
+    run("export", real_612 / "show_stacks_2.txt", "-f", "json", "-o", out)
+    frame = json.loads(run("top", out, "--json").stdout)
+    assert sum(s["pages"] for s in frame["stacks"]) == show_stacks.to_snapshot(
+        show_stacks.parse((real_612 / "show_stacks_2.txt").read_text())).total_pages
+    result = json.loads(run("diff", real_612 / "show_stacks_2.txt", out, "--json").stdout)
+    assert result["stacks"] == []  # the same snapshot through JSON: nothing changed

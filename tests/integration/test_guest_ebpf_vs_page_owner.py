@@ -90,7 +90,10 @@ def test_ebpf_counts_agree_with_page_owner_in_the_guest(tmp_path):
     assert result["kernel"].startswith("6.12")
     rows = sorted(result["rows"], key=lambda r: -r["page_owner"])
     top = [r for r in rows[:5] if r["page_owner"] >= 200]
-    report = "\n".join(f"{r['page_owner']:>7} {r['ebpf']:>7}  {' < '.join(r['key'][:4])}" for r in rows[:8])
+    report = f"attach={result['meta'].get('attach')} counters={result['counters']}\n" + "\n".join(
+        f"{r['page_owner']:>7} {r['ebpf']:>7}  {' < '.join(r['key'][:4])}" for r in rows[:8]
+    )
+    print(report)
     assert len(top) >= 2, report
     for row in top:
         assert abs(row["ebpf"] - row["page_owner"]) <= 0.02 * row["page_owner"], report

@@ -18,8 +18,6 @@ __all__ = ["PAGE", "HeldMemory", "hold_anonymous", "tmpfs_file", "mixed_churn"]
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
-# mode "populate": mmap(MAP_POPULATE) faults every page in from the mmap syscall, a call
-# path nobody else on the machine is likely to share, so its stack's growth is exactly ours.
 # mode "touch": write one byte per page from user space (the ordinary page-fault path).
 # mode "readzero": read(2) /dev/zero into the mapping, so the kernel faults every page in
 # from read_iter_zero: a call path of its own even on a machine where others run stress-ng.
@@ -27,10 +25,7 @@ _CHILD = r"""
 import mmap, os, sys
 pages, mode, hugepages = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
 size = pages * mmap.PAGESIZE
-flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-if mode == "populate":
-    flags |= mmap.MAP_POPULATE
-m = mmap.mmap(-1, size, flags=flags)
+m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 if not hugepages and hasattr(m, "madvise"):
     m.madvise(mmap.MADV_NOHUGEPAGE)
 if mode == "touch":

@@ -42,3 +42,28 @@ def test_preflight_is_one_line_per_check_with_a_fix_when_failing():
         assert isinstance(check, Check) and "\n" not in check.line()
         if not check.ok:
             assert check.fix
+
+
+def test_not_root_is_one_clear_line(tmp_path):
+    """As an unprivileged user the source says to run as root, and only that."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if os.geteuid() != 0:
+        import pytest
+
+        pytest.skip("needs root to switch to an unprivileged user")
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from pageowner_tui.sources.ebpf import EbpfSource\n"
+        "from pageowner_tui.errors import SourceUnavailable\n"
+        "try:\n    EbpfSource()\nexcept SourceUnavailable as e:\n    print(e)\n"
+    )
+    proc = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code, str(root)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert proc.stdout == "eBPF source: root: running as uid 65534 -> run with sudo\n", proc.stderr

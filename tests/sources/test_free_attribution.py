@@ -76,7 +76,7 @@ def event_sequences(draw):
     free_pages -= prestart
     live: dict[int, tuple[int, int, int, set[int]]] = {}  # id -> (head, row, order, live pages)
     events = []
-    untracked = untraced = 0
+    untracked = 0
     untraced_live: set[int] = set()
     for _ in range(draw(st.integers(1, 120))):
         kind = draw(st.sampled_from(["alloc", "alloc", "free", "split", "chunk", "prestart", "untraced", "fail"]))

@@ -256,6 +256,33 @@ async def test_export_writes_the_view_and_never_overwrites(real_snaps, tmp_path,
         assert written.read_bytes() == before
 
 
+async def test_export_page_owner_counts_only_totals_exactly(real_snaps, tmp_path, monkeypatch):
+    from pageowner_tui.formats import page_owner
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app(real_snaps)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await pilot.press("t")
+        await type_prompt(pilot, "1000")
+        await pilot.press("e")
+        await type_prompt(pilot, "view.page_owner.txt")
+        await wait_for(pilot, lambda: "counts-only export" in app.message)
+        shown = {i: app.live.current.stacks[i].pages for i in app.live.ids}
+    # The format page_owner_sort reads: blocks of "order K" header + frames; K sums to pages.
+    from pageowner_tui.model.stack import intern_stack_text
+
+    totals: dict[str, int] = {}
+    text = (tmp_path / "view.page_owner.txt").read_text()
+    for block in filter(None, text.split("\n\n")):
+        header, _, frames = block.partition("\n")
+        assert header.startswith(page_owner.HEADER_START)
+        order = int(header[len(page_owner.HEADER_START) :].split(",")[0])
+        stack_id = intern_stack_text(frames + "\n").id
+        totals[stack_id] = totals.get(stack_id, 0) + (1 << order)
+    assert totals == shown
+
+
 @pytest.mark.parametrize("key", ["q", "f10"])
 async def test_quit_keys(real_snaps, key):
     app = make_app(real_snaps)
@@ -338,6 +365,23 @@ def page_owner_source(page_owner_full_text):
     from pageowner_tui.sources.file import FileSource
 
     return FileSource(str(page_owner_full_text))
+
+
+async def test_export_page_owner_records_of_the_view(page_owner_source, tmp_path, monkeypatch):
+    from pageowner_tui.formats import page_owner
+
+    monkeypatch.chdir(tmp_path)
+    app = PageOwnerApp(page_owner_source, interval=3600, clock=lambda: T0)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await pilot.press("backslash")
+        await type_prompt(pilot, "shmem")
+        await pilot.press("e")
+        await type_prompt(pilot, "shmem.page_owner.txt")
+        await wait_for(pilot, lambda: "page_owner format" in app.message, timeout=60)
+        shown = {i: app.live.current.stacks[i].pages for i in app.live.ids}
+    snapshot = page_owner.read_snapshot(str(tmp_path / "shmem.page_owner.txt"))
+    assert {i: s.pages for i, s in snapshot.stacks.items()} == shown
 
 
 async def test_detail_breakdowns_and_spread_from_page_owner_file(page_owner_source):
@@ -423,6 +467,9 @@ async def test_replay_frames_step_with_brackets(real_snaps):
         assert "frame 2/2" in app.query_one("#header").content.plain
         await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: app.live.current is real_snaps[0])
+        await pilot.press("left_square_bracket")  # already at the first frame
+        await pilot.pause(0.2)
+        assert app.live.current is real_snaps[0] and app.live.previous is real_snaps[1]
 
 
 async def test_frame_keys_do_nothing_on_a_live_source(real_snaps):
@@ -454,14 +501,21 @@ async def test_record_key_writes_a_recording(real_snaps, tmp_path, monkeypatch):
     assert set(recording.frame(0).stacks) == set(real_snaps[1].stacks)
 
 
-async def test_source_errors_are_one_line_and_the_app_goes_on(real_snaps):
+@pytest.mark.parametrize(
+    "error,shown",
+    [
+        (UserError("/sys/kernel/debug/page_owner_stacks/show_stacks: permission denied; run as root"), "permission denied"),
+        (KeyError("c0ffee"), "KeyError: 'c0ffee' (a bug"),
+    ],
+)
+async def test_source_errors_are_one_line_and_the_app_goes_on(real_snaps, error, shown):
     class Failing(ScriptedSource):
         fail = False
 
         def snapshot(self):
             if self.fail:
                 self.calls += 1
-                raise UserError("/sys/kernel/debug/page_owner_stacks/show_stacks: permission denied; run as root")
+                raise error
             return super().snapshot()
 
     source = Failing(real_snaps, advance=False)
@@ -470,7 +524,8 @@ async def test_source_errors_are_one_line_and_the_app_goes_on(real_snaps):
         await started(pilot, app)
         source.fail = True
         await tick(pilot, app)
-        await wait_for(pilot, lambda: "permission denied" in app.message)
+        await wait_for(pilot, lambda: shown in app.message)
+        assert "\n" not in app.message
         assert app.is_running and app.live.current is real_snaps[0]
 
 

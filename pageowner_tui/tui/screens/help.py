@@ -25,6 +25,7 @@ _KEY_NAMES = {
     "plus": "+",
     "minus": "-",
     "enter": "Enter",
+    "escape": "Esc",
     "left_square_bracket": "[",
     "right_square_bracket": "]",
     "ctrl+z": "Ctrl-Z",

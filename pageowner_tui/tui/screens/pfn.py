@@ -104,6 +104,9 @@ class PfnScreen(Screen[None]):
         except (UserError, OSError) as exc:
             self.app.call_from_thread(self._summary, f"cannot read {pfn_range}: {exc}", True)
             return
+        except Exception as exc:  # noqa: BLE001 - say so rather than leave "reading..." forever
+            self.app.call_from_thread(self._summary, f"cannot read {pfn_range}: {type(exc).__name__}: {exc} (a bug; please report it)", True)
+            return
         flags = None
         if self.read_flags:
             try:
