@@ -22,6 +22,7 @@ __all__ = [
     "frame_function",
     "frame_module",
     "is_allocator_frame",
+    "printable",
 ]
 
 
@@ -102,7 +103,7 @@ def intern_stack_text(text: str) -> Stack:
     # Kernel frames never hold control characters; a file from a bug report may (ESC
     # sequences that retitle or clear the reader's terminal when a frame is shown).  They
     # are made visible (\x1b) once, here, so no view can send them to a terminal.
-    shown = _CONTROL.sub(_visible, text) if _CONTROL.search(text) else text
+    shown = printable(text)
     lines = shown.split("\n")  # not splitlines(): it also splits at \x1c-\x1e, \x85, \u2028
     if lines[-1] == "":
         lines.pop()
@@ -115,12 +116,16 @@ def intern_stack_text(text: str) -> Stack:
     return stack
 
 
-# C0 controls except the newline that separates frames, DEL and C1 controls.
+# C0 controls except the newline that separates lines, DEL and C1 controls.
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
-def _visible(match: re.Match[str]) -> str:
-    return f"\\x{ord(match.group()):02x}"
+def printable(text: str) -> str:
+    """``text`` with control characters (ESC, BEL, NUL, ...; not newlines) written as
+    ``\\x1b``: text from a file or a task name can then never drive a terminal."""
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def intern_stack(frames: Iterable[str]) -> Stack:

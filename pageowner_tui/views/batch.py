@@ -7,13 +7,13 @@ source reports, then one row per stack.  Frames are separated by an empty line, 
 
 from __future__ import annotations
 
-import re
 import time as _time
 from collections.abc import Iterable, Sequence
 
 from pageowner_tui.model.delta import StackDelta
 from pageowner_tui.model.query import Row
 from pageowner_tui.model.snapshot import PAGE_SIZE, Snapshot
+from pageowner_tui.model.stack import printable  # text from files reaches a terminal here
 
 __all__ = ["format_frame", "format_diff", "mib", "timestamp"]
 
@@ -24,15 +24,6 @@ def mib(pages: int) -> float:
 
 def timestamp(seconds: float) -> str:
     return _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(seconds))
-
-
-# Text from a file (source, kernel, origin, frames) goes to a terminal: control characters
-# become visible (\x1b) so a hostile file cannot drive the reader's terminal.
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-
-
-def _printable(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _caller(frame: str, width: int) -> str:
@@ -76,7 +67,7 @@ def format_frame(
             lines[-1] += f"  (since baseline {row.since_baseline:+})"
         if frames:
             lines.extend(f"{'':>10}{frame}" for frame in stack.frames)
-    return _printable("\n".join(lines)) + "\n"
+    return printable("\n".join(lines)) + "\n"
 
 
 def format_diff(before: Snapshot, after: Snapshot, deltas: Iterable[StackDelta], *, frames: bool = False) -> str:
@@ -93,4 +84,4 @@ def format_diff(before: Snapshot, after: Snapshot, deltas: Iterable[StackDelta],
         )
         if frames:
             lines.extend(f"{'':>10}{frame}" for frame in d.stack.frames)
-    return _printable("\n".join(lines)) + "\n"
+    return printable("\n".join(lines)) + "\n"
