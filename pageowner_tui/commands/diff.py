@@ -59,10 +59,11 @@ def load_for_diff(spec: str):
 def run(args: argparse.Namespace) -> int:
     before = load_for_diff(args.before)
     after = load_for_diff(args.after)
-    if before.source != after.source and {before.source, after.source} >= {"ebpf"}:
-        from pageowner_tui.model.normalize import align_sources
+    if "ebpf" in (before.source, after.source) and before.source != after.source:
+        from pageowner_tui.model.align import align_sources
 
         before, after = align_sources(before, after)
+        print("pageowner-top: sources differ; stacks matched by normalised call path", file=sys.stderr)
     delta = diff(before, after)
     changed = delta.changed()
     if args.limit is not None:
