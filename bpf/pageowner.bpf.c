@@ -13,16 +13,19 @@
 // - stack_counts: an mmapable array indexed by stack row (stack id + 1), holding live
 //   base pages, live allocations and pages per order, updated with atomic adds: a refresh
 //   reads this one array and nothing else.
-// - owners: a preallocated hash keyed by head PFN with page_owner's per-allocation fields
-//   (pid, tgid, comm, gfp, migratetype, ts, cgroup). Only exports and PFN ranges read it.
-//   NO_OWNERS leaves it out (counts, orders and PFNs only; bench/ebpf_overhead measures
-//   what that saves).
+// - owners: an mmapable array indexed by head PFN with page_owner's per-allocation fields
+//   (pid, tgid, comm, gfp, migratetype, ts, cgroup), written in place at allocation and
+//   never deleted: a record is valid while the head page's slot still names the same
+//   stack and order. 56 bytes per page of PFN span (page_owner's page_ext: ~72); a
+//   hash keyed by PFN cost a lock, a hash and a delete per page and was the tracker's
+//   largest cost after the stack (bench/ebpf_overhead). Only exports and PFN ranges read
+//   it. NO_OWNERS leaves it out (counts, orders and PFNs only).
 // - Nothing is counted until user space sets control[0] = 1 after both programs are
 //   attached: BCC attaches the alloc program before loading the free one, and pages
 //   allocated in between would otherwise look live forever.
-// - RAW_MODE (default): raw tracepoints, cheaper per event than perf tracepoints
-//   (bench/ebpf_overhead measures both); without it, TRACEPOINT_PROBEs (the fallback
-//   when calibration fails).
+// - Without RAW_MODE (the default): TRACEPOINT_PROBEs. RAW_MODE: raw tracepoints, after
+//   a calibration of struct page * -> pfn (see sources/ebpf.py for why it is not the
+//   default).
 //
 // Macros supplied by the loader: PFN_LIMIT, STACK_ENTRIES, STACK_DEPTH, OWNER_ENTRIES,
 // MAX_ORDER_PAGES, NR_ORDERS.
@@ -73,7 +76,7 @@ struct owner {
 
 BPF_F_TABLE("array", u32, u64, page_slots, PFN_LIMIT, BPF_F_MMAPABLE);
 BPF_F_TABLE("array", u32, struct stack_count, stack_counts, NR_ROWS, BPF_F_MMAPABLE);
-BPF_HASH(owners, u64, struct owner, OWNER_ENTRIES);
+BPF_F_TABLE("array", u32, struct owner, owners, OWNER_ENTRIES, BPF_F_MMAPABLE);
 struct stack_ips { u64 ip[STACK_DEPTH]; };  // 32 frames: page_owner keeps 16, irq entry cuts
 BPF_TABLE("stacktrace", int, struct stack_ips, stack_traces, STACK_ENTRIES);
 BPF_PERCPU_ARRAY(counters, u64, NR_COUNTERS);
@@ -103,20 +106,11 @@ static __always_inline u32 control_state(void)
 struct config {
     u64 vmemmap_base;
     u64 page_shift;      // log2(sizeof(struct page))
-    u64 stack_flags;     // get_stackid flags (0)
+    u64 calibration_tgid;
 };
 BPF_ARRAY(config, struct config, 1);
 
-static __always_inline u64 stack_flags(void)
-{
-#ifdef RAW_MODE
-    u32 zero = 0;
-    struct config *c = config.lookup(&zero);
-    return c ? c->stack_flags : 0;
-#else
-    return 0;
-#endif
-}
+
 
 static __always_inline void add_to_row(u32 row, s64 pages, s64 heads, u32 order)
 {
@@ -145,8 +139,6 @@ struct walk {
     u32 missed;
     u32 untracked;
     u32 untraced;
-    u32 first_order;            // free: order of the allocation owning pfn, + 1 (0: untracked)
-    u32 first_offset;           // free: pfn's offset in that allocation
 };
 BPF_PERCPU_ARRAY(walks, struct walk, 1);
 
@@ -183,10 +175,6 @@ static __always_inline void free_slot(u32 i, struct walk *walk)
     u32 row = (u32)value;
     u32 order = (value >> 48) & 0xff;
     u32 offset = (value >> 32) & 0xffff;
-    if (i == 0) {
-        walk->first_order = order + 1;
-        walk->first_offset = offset;
-    }
     if (row != walk->run_row || order != walk->run_order) {
         if (walk->run_pages)
             add_to_row(walk->run_row, -walk->run_pages, -walk->run_heads, walk->run_order);
@@ -214,7 +202,7 @@ static __always_inline int on_alloc(void *ctx, u64 pfn, u32 order, u64 gfp_flags
     u32 pages = 1U << order;
     count(C_ALLOC_PAGES, pages);
 
-    int id = stack_traces.get_stackid(ctx, stack_flags());
+    int id = stack_traces.get_stackid(ctx, 0);
     u32 row;
     if (id >= 0) {
         row = (u32)id + 1;
@@ -251,19 +239,22 @@ static __always_inline int on_alloc(void *ctx, u64 pfn, u32 order, u64 gfp_flags
     add_to_row(row, pages, 1, order);
 
 #ifndef NO_OWNERS
-    struct owner o = {};
-    o.ts = bpf_ktime_get_ns();
-    o.cgroup = bpf_get_current_cgroup_id();
-    o.row = row;
-    o.gfp = (u32)gfp_flags;
-    u64 pid_tgid = bpf_get_current_pid_tgid();
-    o.pid = (u32)pid_tgid;
-    o.tgid = pid_tgid >> 32;
-    bpf_get_current_comm(&o.comm, sizeof(o.comm));
-    o.order = order;
-    o.migratetype = migratetype;
-    if (owners.update(&pfn, &o) != 0)
+    u32 head = (u32)pfn;
+    struct owner *o = owners.lookup(&head);
+    if (o) {
+        o->ts = bpf_ktime_get_ns();
+        o->cgroup = bpf_get_current_cgroup_id();
+        o->row = row;
+        o->gfp = (u32)gfp_flags;
+        u64 pid_tgid = bpf_get_current_pid_tgid();
+        o->pid = (u32)pid_tgid;
+        o->tgid = pid_tgid >> 32;
+        bpf_get_current_comm(&o->comm, sizeof(o->comm));
+        o->order = order;
+        o->migratetype = migratetype;
+    } else {
         count(C_OWNER_DROPS, 1);
+    }
 #endif
     return 0;
 }
@@ -290,8 +281,6 @@ static __always_inline int on_free(u64 pfn, u32 order)
     walk->run_order = 0;
     walk->untracked = 0;
     walk->untraced = 0;
-    walk->first_order = 0;
-    walk->first_offset = 0;
     if (pages == 1) {
         free_slot(0, walk);
     } else {
@@ -307,41 +296,14 @@ static __always_inline int on_free(u64 pfn, u32 order)
         count(C_UNTRACKED_FREE_PAGES, walk->untracked);
     if (walk->untraced)
         count(C_UNTRACED_FREE_PAGES, walk->untraced);
-#ifndef NO_OWNERS
-    u32 first_order = walk->first_order;
-    u32 first_offset = walk->first_offset;
-
-    // The owner record, kept at the first live page of its allocation: gone with that
-    // page; when the allocation goes on past the freed part (split page freed from the
-    // front, chunked free), it moves to the first page after the freed part so the
-    // remaining pages keep their metadata. Untracked frees cost no hash lookup.
-    if (!first_order)
-        return 0;
-    u64 alloc_end = pfn - first_offset + (1ULL << ((first_order - 1) & 0x1f));
-    if (pfn + pages < alloc_end) {
-        // only if the next page still belongs to the same allocation
-        u32 next_index = (u32)(pfn + pages);
-        u64 *next_slot = page_slots.lookup(&next_index);
-        u32 next_offset = first_offset + pages;
-        if (next_slot && ((*next_slot >> 32) & 0xffff) == next_offset &&
-            ((*next_slot >> 48) & 0xff) == first_order - 1) {
-            struct owner *o = owners.lookup(&pfn);
-            if (o) {
-                struct owner moved = *o;
-                u64 next = pfn + pages;
-                owners.insert(&next, &moved);   // never over a newer owner of that page
-            }
-        }
-    }
-    owners.delete(&pfn);
-#endif
     return 0;
 }
 
 #ifdef RAW_MODE
 // Raw tracepoints: the probe runs straight from the tracepoint, without the perf event
-// record a TRACEPOINT_PROBE builds first (measured in bench/ebpf_overhead). They pass
-// struct page *, so the pfn comes from the vmemmap layout calibrated at start-up.
+// record a TRACEPOINT_PROBE builds first, but its stack capture also unwinds the BPF and
+// tracepoint frames. They pass struct page *, so the pfn comes from the vmemmap layout
+// calibrated at start-up.
 
 static __always_inline u64 struct_page_pfn(u64 page)
 {
@@ -352,13 +314,10 @@ static __always_inline u64 struct_page_pfn(u64 page)
     return (page - c->vmemmap_base) >> c->page_shift;
 }
 
-struct calibration_pair {
-    u64 page;
-    u64 pfn;
-    s64 stack_id;
-};
-BPF_PERCPU_ARRAY(calibration_last, struct calibration_pair, 1);
-BPF_PERCPU_ARRAY(calibration_pairs, struct calibration_pair, 128);
+// Calibration: while control[0] is CONTROL_CALIBRATING, the alloc probe records the
+// struct page * of every allocation made by the calibrating process (config.calibration_tgid);
+// user space knows their pfns from /proc/self/pagemap and solves page = base + pfn * size.
+BPF_PERCPU_ARRAY(calibration_pages, u64, 256);
 BPF_PERCPU_ARRAY(calibration_count, u32, 1);
 
 RAW_TRACEPOINT_PROBE(mm_page_alloc)
@@ -367,12 +326,17 @@ RAW_TRACEPOINT_PROBE(mm_page_alloc)
     u64 page = ctx->args[0];
     if (state == CONTROL_COUNTING)
         return on_alloc(ctx, struct_page_pfn(page), (u32)ctx->args[1], ctx->args[2], (int)ctx->args[3]);
-    if (state == CONTROL_CALIBRATING) {
+    if (state == CONTROL_CALIBRATING && page) {
         u32 zero = 0;
-        struct calibration_pair *last = calibration_last.lookup(&zero);
-        if (last) {
-            last->page = page;
-            last->stack_id = stack_traces.get_stackid(ctx, 0);
+        struct config *c = config.lookup(&zero);
+        u32 *n = calibration_count.lookup(&zero);
+        if (!c || !n || (bpf_get_current_pid_tgid() >> 32) != c->calibration_tgid)
+            return 0;
+        u32 index = *n;
+        u64 *slot = calibration_pages.lookup(&index);
+        if (slot) {
+            *slot = page;
+            *n = index + 1;     // per CPU: no atomics needed
         }
     }
     return 0;
@@ -388,31 +352,9 @@ RAW_TRACEPOINT_PROBE(mm_page_free)
     return on_free(pfn, (u32)ctx->args[1]);
 }
 
-// Calibration only (detached before counting starts): the perf tracepoint runs right
-// after the raw one for the same event on the same CPU and knows the pfn.
-TRACEPOINT_PROBE(kmem, mm_page_alloc)
-{
-    if (control_state() != CONTROL_CALIBRATING)
-        return 0;
-    u32 zero = 0;
-    struct calibration_pair *last = calibration_last.lookup(&zero);
-    u32 *n = calibration_count.lookup(&zero);
-    if (!last || !n || !last->page || args->pfn == (u64)-1)
-        return 0;
-    u32 index = *n;
-    *n = index + 1;         // per CPU: no atomics needed
-    struct calibration_pair *pair = calibration_pairs.lookup(&index);
-    if (pair) {
-        pair->page = last->page;
-        pair->pfn = args->pfn;
-        pair->stack_id = last->stack_id;
-    }
-    last->page = 0;
-    return 0;
-}
-
 #else
-// Perf tracepoints (fallback): fields come from the tracefs format, pfn included.
+// Perf tracepoints (the default, and the fallback when calibration fails): fields come
+// from the tracefs format, pfn included.
 
 TRACEPOINT_PROBE(kmem, mm_page_alloc)
 {

@@ -73,10 +73,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         from pageowner_tui.tui.app import PageOwnerApp
 
-        if query.threshold and source.capabilities().kernel_threshold:
-            set_threshold = getattr(source, "set_threshold", None)
-            if set_threshold is not None:
-                set_threshold(query.threshold)
         app = PageOwnerApp(source, interval=args.interval, query=query, banner=opened.banner)
         status = app.run()
         return int(status or 0)

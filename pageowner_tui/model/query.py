@@ -13,7 +13,7 @@ expression (case-insensitive); otherwise a case-insensitive substring.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from pageowner_tui.model.delta import SnapshotDelta
@@ -305,66 +305,83 @@ def rank(
     previous: Snapshot | None = None,
     baseline: Snapshot | None = None,
     keep: str | None = None,
-    ids_ascending: Sequence[str] | None = None,
 ) -> list[str]:
     """Stack ids of ``snapshot`` in ``view``'s order, without building Rows.
 
     ``keep`` is a stack id kept even when the threshold or filter would drop it (the TUI's
-    followed stack); it is sorted into place like any other.  ``ids_ascending``, when the
-    caller has it, is every id of ``snapshot`` sorted: ties are broken by id, and sorting
-    100k ids again each tick costs more than the sort by the key itself.
+    followed stack); it is sorted into place like any other.
     """
     threshold = query.threshold
     flt = query.filter
     stacks = snapshot.stacks
-    candidates: Sequence[str] = sorted(stacks) if ids_ascending is None else ids_ascending
+    if flt and len(flt._memo) > 4 * len(stacks) + 10_000:
+        flt._memo.clear()  # stacks come and go on a live source: keep the memo bounded
     if threshold <= 0 and not flt:
-        ids = list(candidates)
+        ids = list(stacks)
     else:
         ids = [
             stack_id
-            for stack_id in candidates
-            if ((stat := stacks[stack_id]).pages >= threshold and (not flt or _memo_matches(flt, stat)))
-            or stack_id == keep
+            for stack_id, stat in stacks.items()
+            if (stat.pages >= threshold and (not flt or _memo_matches(flt, stat))) or stack_id == keep
         ]
     _, natural_desc = SORT_KEYS[query.sort]
     descending = natural_desc != query.reverse
-    numeric = _numeric_keys(query.sort, snapshot, previous, baseline)
-    if numeric is not None:
-        # One dict of keys, then a sort keyed by its built-in __getitem__: no Python call
-        # per comparison key, which is most of the cost at 100k stacks.
-        ids.sort(key=numeric.__getitem__, reverse=descending)
+    composite = _integer_keys(query.sort, snapshot, previous, baseline, descending)
+    if composite is not None:
+        # One integer per stack holding the key and, below it, the id (16 hex digits = 64
+        # bits): a single sort keyed by the dict's built-in __getitem__ gives the key order
+        # with ties broken by id, with no Python call per key and no sort of the ids first.
+        _sort_in_slices(ids, composite.__getitem__)
     else:
+        ids.sort()  # ties broken by stack id, as in ``order``
         ids.sort(key=_id_key(query.sort, snapshot, previous, baseline), reverse=descending)
     if query.limit is not None:
         del ids[query.limit:]
     return ids
 
 
-def _numeric_keys(
+_ID_SPAN = 1 << 64  # Stack ids are 8-byte blake2b digests in hex
+_SLICE = 16384
+
+
+def _sort_in_slices(ids: list[str], key: Callable[[str], int]) -> None:
+    """``ids.sort(key=key)`` (keys unique), done so no single call holds the GIL long.
+
+    One sort of 100k ids is one C call of tens of milliseconds during which a UI thread
+    cannot run; sorting slices, then letting timsort merge the sorted runs, does the same
+    work in pieces of a few milliseconds each."""
+    if len(ids) <= 2 * _SLICE:
+        ids.sort(key=key)
+        return
+    runs = [sorted(ids[start : start + _SLICE], key=key) for start in range(0, len(ids), _SLICE)]
+    ids[:] = [stack_id for run in runs for stack_id in run]
+    ids.sort(key=key)  # finds the runs and merges them
+
+
+def _integer_keys(
     name: str,
     snapshot: Snapshot,
     previous: Snapshot | None,
     baseline: Snapshot | None,
-) -> dict[str, float] | None:
-    """Every stack's sort key for the numeric SORT_KEYS, or None for the others."""
+    descending: bool,
+) -> dict[str, int] | None:
+    """For the integer SORT_KEYS: stack id -> key * 2**64 + id, the key negated when
+    descending, so ascending order of these is the view's order.  None for other keys."""
     stacks = snapshot.stacks
+    sign = -_ID_SPAN if descending else _ID_SPAN
     if name in ("pages", "percent"):
-        return {i: stat.pages for i, stat in stacks.items()}
+        return {i: sign * stat.pages + int(i, 16) for i, stat in stacks.items()}
     if name == "allocations":
-        return {i: stat.allocations for i, stat in stacks.items()}
-    if name in ("delta", "rate", "baseline"):
+        return {i: sign * stat.allocations + int(i, 16) for i, stat in stacks.items()}
+    if name in ("delta", "baseline"):
         other = baseline if name == "baseline" else previous
         if other is None:
-            return dict.fromkeys(stacks, 0)
+            return {i: int(i, 16) for i in stacks}
         old = other.stacks
-        changes = {i: stat.pages - (o.pages if (o := old.get(i)) is not None else 0) for i, stat in stacks.items()}
-        if name == "rate":
-            seconds = snapshot.time - other.time
-            if seconds <= 0:
-                return dict.fromkeys(stacks, 0.0)
-            return {i: change / seconds for i, change in changes.items()}
-        return changes
+        return {
+            i: sign * (stat.pages - (o.pages if (o := old.get(i)) is not None else 0)) + int(i, 16)
+            for i, stat in stacks.items()
+        }
     return None
 
 

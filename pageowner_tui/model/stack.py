@@ -100,18 +100,14 @@ def intern_stack_text(text: str) -> Stack:
     stack = _by_text.get(text)
     if stack is not None:
         return stack
-    # Kernel frames never hold control characters; a file from a bug report may (ESC
-    # sequences that retitle or clear the reader's terminal when a frame is shown).  They
-    # are made visible (\x1b) once, here, so no view can send them to a terminal.
-    shown = printable(text)
-    lines = shown.split("\n")  # not splitlines(): it also splits at \x1c-\x1e, \x85, \u2028
+    lines = text.split("\n")  # not splitlines(): it also splits at \x1c-\x1e, \x85, \u2028
     if lines[-1] == "":
         lines.pop()
     frames = tuple(line[1:] if line.startswith(" ") else line for line in lines)
     with _lock:
         stack = _by_text.get(text)
         if stack is None:
-            stack = Stack(frames, shown)
+            stack = Stack(frames, text)
             _by_text[text] = stack
     return stack
 

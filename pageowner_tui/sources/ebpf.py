@@ -7,8 +7,8 @@ keeps, in the kernel:
   mmapped here: 8 bytes per 4 KiB page, sized from the machine's PFN span;
 - per-stack live base pages, live allocations and pages by order (one small mmapped
   array: a refresh reads only this);
-- a hash of page_owner-like owner records by head PFN (pid, tgid, comm, gfp,
-  migratetype, ts, cgroup), read only for PFN ranges and exports;
+- page_owner-like owner records in an mmapable array indexed by head PFN (pid, tgid,
+  comm, gfp, migratetype, ts, cgroup), read only for PFN ranges and exports;
 - gap counters (per CPU).
 
 Why an array indexed by PFN and not a hash keyed by head PFN (memleak's shape):
@@ -17,19 +17,34 @@ are freed one at a time, ``alloc_pages_exact`` frees its tail, high-order pages 
 freed in chunks.  With one slot per base page every freed page finds its own owner with
 one array access (inlined by the verifier, no lock, no hash probe), whatever the free's
 order; a hash would need up to MAX_ORDER probes per free to find the enclosing block and
-cannot say which pages of a partly freed allocation are still live.  Measured on the
-24 GiB development host (memlock from /proc/self/fdinfo): the slot array is 50 MiB for
-6.5 M PFNs (0.2 % of RAM), never fills and never drops; the owner hash costs 128 bytes per
-entry (32 MiB for its 262,144 entries), so a hash able to hold an entry per page would
-be 800 MiB.  The owner hash only holds metadata: when it is full, pages are still counted
-(``owner_table_drops`` says how many records were lost).  Being mmapable, the slot array
-gives a PFN range without a single syscall.
+cannot say which pages of a partly freed allocation are still live.
 
-Attach: raw tracepoints by default.  They pass ``struct page *``, so at start-up the
-source calibrates page -> pfn from pairs that a raw probe and a perf-tracepoint probe
-record for the same allocations (then detaches the perf probe); if the pairs do not fit
-one vmemmap layout it falls back to perf tracepoints (``TRACEPOINT_PROBE``, fields from
-the tracefs format).  ``meta["attach"]`` says which.
+The owner records are an array indexed by PFN too, written in place at allocation and
+never deleted (a record is valid while its head page's slot names the same stack and
+order).  The first version kept them in a preallocated hash keyed by head PFN (memleak's
+shape): a bucket lock, a hash and an element copy per allocation and a delete per free.
+Measured with bench/ebpf_fault_loop.c, 7 interleaved rounds on the development host
+(base pages per CPU-second; untraced 602,869): hash owners 0.342 of untraced (+3190 ns
+per page), array owners 0.380 (+2704 ns), no owner records 0.402 (+2464 ns): the hash
+cost 730 ns per page, the array 240 ns.  Memory, measured on the 24 GiB development host
+(memlock in /proc/self/fdinfo): slots 50 MiB and owners 350 MiB for its 6.5 M PFNs, i.e.
+8 + 56 bytes per 4 KiB page (1.6 % of RAM; page_owner's own page_ext costs about 72 bytes
+per page); the hash was 128 bytes per entry (32 MiB for 262,144 live allocations, and it
+could fill up).  Neither array can fill or drop.  ``EbpfConfig(owner_records=False)``
+leaves the owner array out (counts, orders and PFNs only).  Being mmapable, both arrays give a PFN
+range without a single syscall.
+
+Attach: perf tracepoints (``TRACEPOINT_PROBE``, fields from the tracefs format) by
+default.  ``EbpfConfig(raw_tracepoints=True)`` attaches raw tracepoints instead: they
+pass ``struct page *``, so the source first calibrates page -> pfn: it faults in pages of
+its own while the probe records their struct page pointers, reads their pfns from
+/proc/self/pagemap and solves page = vmemmap + pfn * sizeof(struct page); if no layout
+fits it falls back to perf tracepoints.  A raw
+tracepoint's program runs without the perf record being built, but its stack capture
+unwinds through the BPF program and tracepoint frames as well; bench-style interleaved
+runs on the development host measured the two within noise of each other (perf 0.380,
+raw 0.375 of untraced, 5 rounds), so the simpler one is the default.
+``meta["attach"]`` says which is in use.
 
 ``mm_page_free_batched`` is not attached: every page it reports has already passed
 ``free_pages_prepare()``, which fired ``mm_page_free`` for it (free_unref_folios), so it
@@ -80,7 +95,7 @@ _COUNTER_NAMES = (
     Counters.UNTRACKED_FREES,  # pages
     Counters.STACK_FAILURES,  # events
     Counters.STACK_TABLE_DROPS,  # events
-    Counters.OWNER_TABLE_DROPS,  # events: the pages are counted, their pid/comm/... are not kept
+    Counters.OWNER_TABLE_DROPS,  # events whose owner record was not written (pages still counted)
     Counters.OUT_OF_RANGE,  # pages
     Counters.MISSED_FREES,  # pages
     "alloc_pages",
@@ -98,18 +113,40 @@ class _CalibrationFailed(Exception):
     pass
 
 
-def _vmemmap_layout(pairs: list[tuple[int, int]]) -> tuple[int, int] | None:
-    """(vmemmap base, log2 sizeof(struct page)) that nearly all (page, pfn) pairs fit:
-    page = base + pfn * size.  None when no power-of-two size explains 90 % of them."""
+def _vmemmap_layout(pointers: list[int], pfns: set[int]) -> tuple[int, int] | None:
+    """(vmemmap base, log2 sizeof(struct page)) under which most struct page pointers land
+    on known pfns: page = base + pfn * size.  Every (pointer, pfn) pair votes for the base
+    it implies; the right layout gets a vote from nearly every pointer, a wrong one from
+    about one.  None unless a layout explains 90 % of the pfns and at least 8 of them."""
+    if len(pfns) < 8:
+        return None
     votes: dict[tuple[int, int], int] = {}
     for shift in range(5, 9):  # struct page is 32..256 bytes
-        for page, pfn in pairs:
-            base = page - (pfn << shift)
-            votes[(base, shift)] = votes.get((base, shift), 0) + 1
+        for pointer in pointers:
+            for pfn in pfns:
+                key = (pointer - (pfn << shift), shift)
+                votes[key] = votes.get(key, 0) + 1
+    if not votes:
+        return None
     (base, shift), agreed = max(votes.items(), key=lambda item: item[1])
-    if agreed < 0.9 * len(pairs) or len({pfn for _, pfn in pairs}) < 2:
+    if agreed < max(8, 0.9 * len(pfns)):
         return None
     return base, shift
+
+
+def _pagemap_pfns(mapping: mmap.mmap, pages: int) -> set[int]:
+    """PFNs backing the pages of an anonymous mapping of ours (/proc/self/pagemap: bit 63
+    present, bits 0-54 the pfn; root sees real pfns)."""
+    address = ctypes.addressof(ctypes.c_char.from_buffer(mapping))
+    page = mmap.PAGESIZE
+    with open("/proc/self/pagemap", "rb", buffering=0) as f:
+        f.seek(address // page * 8)
+        data = f.read(pages * 8)
+    pfns = set()
+    for (entry,) in struct.iter_unpack("<Q", data):
+        if entry >> 63 and entry & ((1 << 55) - 1):
+            pfns.add(entry & ((1 << 55) - 1))
+    return pfns
 
 
 # page_owner prints migratetype_names[] (mm/page_alloc.c); CMA exists with CONFIG_CMA.
@@ -136,10 +173,9 @@ class EbpfConfig:
 
     stack_entries: int = 65536  # 16384 collided (-EEXIST) in a short run; 65536 did not
     stack_depth: int = 32  # page_owner keeps 16 frames from inside the allocator
-    owner_entries: int = 1 << 18  # live allocations with pid/comm/...; counts never depend on it
     pfn_limit: int | None = None  # PFN span; None reads /proc/zoneinfo
     keep_records: bool = False  # snapshot() includes per-allocation records (costly)
-    raw_tracepoints: bool = True  # False: perf tracepoints (slower, no calibration)
+    raw_tracepoints: bool = False  # True: raw tracepoints (calibrated; measured no faster)
     owner_records: bool = True  # False: no pid/comm/gfp/ts per allocation, less work per page
 
 
@@ -269,6 +305,7 @@ class EbpfSource:
         self._bpf = None
         self._slots: mmap.mmap | None = None
         self._counts: mmap.mmap | None = None
+        self._owner_view: mmap.mmap | None = None
         failed = [check for check in preflight() if not check.ok]
         if failed:
             # without root every later check fails too: name the cause, not its symptoms
@@ -300,7 +337,7 @@ class EbpfSource:
         cflags = [
             f"-DPFN_LIMIT={self.pfn_limit}",
             f"-DSTACK_ENTRIES={self.config.stack_entries}",
-            f"-DOWNER_ENTRIES={self.config.owner_entries if self.config.owner_records else 1}",
+            f"-DOWNER_ENTRIES={self.pfn_limit if self.config.owner_records else 1}",
             f"-DMAX_ORDER_PAGES={MAX_ORDER_PAGES}",
             f"-DNR_ORDERS={NR_ORDERS}",
             f"-DSTACK_DEPTH={self.config.stack_depth}",
@@ -333,6 +370,11 @@ class EbpfSource:
             self._count_table.get_fd(), _page_round(self._rows * STACK_COUNT_STRIDE), mmap.MAP_SHARED,
             mmap.PROT_READ,
         )
+        owner_entries = self.pfn_limit if self.config.owner_records else 1
+        self._owner_view = mmap.mmap(
+            self._owners.get_fd(), _page_round(owner_entries * _OWNER_STRUCT.size), mmap.MAP_SHARED,
+            mmap.PROT_READ,
+        )
         # Mark every page "not seen since start" before counting begins (see the C file).
         marker = struct.pack("<Q", ROW_PRESTART)
         step = 1 << 20
@@ -360,40 +402,43 @@ class EbpfSource:
             ) from None
 
     def _calibrate(self) -> str:
-        """Learn struct page * -> pfn and the stack frames to skip, from pairs the raw and
-        the perf mm_page_alloc probes record for the same allocations; then detach the
-        perf probe.  Raises _CalibrationFailed when the pairs do not agree."""
+        """Learn struct page * -> pfn for the raw tracepoints: allocate pages here, let
+        the probe record their struct page pointers, read their pfns from
+        /proc/self/pagemap, and find the one vmemmap layout that maps the pointers onto
+        them.  Raises _CalibrationFailed when none does."""
         assert self._bpf is not None
-        control = self._bpf[b"control"]
-        control[control.Key(0)] = control.Leaf(_CONTROL_CALIBRATING)
-        pairs_table = self._bpf[b"calibration_pairs"]
-        count_table = self._bpf[b"calibration_count"]
-        deadline = _time.monotonic() + 5
-        while True:
-            scratch = mmap.mmap(-1, 64 * mmap.PAGESIZE)  # allocates pages in this process
-            for offset in range(0, len(scratch), mmap.PAGESIZE):
-                scratch[offset] = 1
-            scratch.close()
-            got = sum(min(v, 128) for v in count_table.getvalue(count_table.Key(0)))
-            if got >= 64 or _time.monotonic() > deadline:
-                break
-        control[control.Key(0)] = control.Leaf(0)
-        self._bpf.detach_tracepoint(b"kmem:mm_page_alloc")
-        per_cpu_counts = count_table.getvalue(count_table.Key(0))
-        pairs = []
-        for index in range(min(max(per_cpu_counts, default=0), 128)):
-            for cpu, pair in enumerate(pairs_table.getvalue(pairs_table.Key(index))):
-                if index < per_cpu_counts[cpu] and pair.page:
-                    pairs.append((pair.page, pair.pfn, pair.stack_id))
-        if len(pairs) < 8:
-            raise _CalibrationFailed(f"only {len(pairs)} calibration events")
-        layout = _vmemmap_layout([(page, pfn) for page, pfn, _ in pairs])
-        if layout is None:
-            raise _CalibrationFailed("struct page addresses do not follow one vmemmap layout")
-        base, shift = layout
         config = self._bpf[b"config"]
         leaf = config.Leaf()
-        leaf.vmemmap_base, leaf.page_shift, leaf.stack_flags = base, shift, 0
+        leaf.vmemmap_base, leaf.page_shift, leaf.calibration_tgid = 0, 0, os.getpid()
+        config[config.Key(0)] = leaf
+        control = self._bpf[b"control"]
+        pages = 64
+        scratch = mmap.mmap(-1, pages * mmap.PAGESIZE)
+        try:
+            control[control.Key(0)] = control.Leaf(_CONTROL_CALIBRATING)
+            for offset in range(0, len(scratch), mmap.PAGESIZE):
+                scratch[offset] = 1  # one fault, one order-0 allocation each
+            control[control.Key(0)] = control.Leaf(0)
+            pfns = _pagemap_pfns(scratch, pages)
+        finally:
+            control[control.Key(0)] = control.Leaf(0)
+            scratch.close()
+        counts = self._bpf[b"calibration_count"].getvalue(0)
+        table = self._bpf[b"calibration_pages"]
+        pointers = [
+            value
+            for index in range(min(max(counts, default=0), 256))
+            for cpu, value in enumerate(table.getvalue(index))
+            if index < counts[cpu] and value
+        ]
+        layout = _vmemmap_layout(pointers, pfns)
+        if layout is None:
+            raise _CalibrationFailed(
+                f"{len(pointers)} struct page pointers do not map onto the {len(pfns)} pfns of "
+                "/proc/self/pagemap with one vmemmap layout"
+            )
+        base, shift = layout
+        leaf.vmemmap_base, leaf.page_shift, leaf.calibration_tgid = base, shift, 0
         config[config.Key(0)] = leaf
         return f"vmemmap {base:#x}, struct page {1 << shift} bytes"
 
@@ -427,13 +472,13 @@ class EbpfSource:
             if self._closed:
                 return
             self._closed = True
-            for view in (self._slots, self._counts):
+            for view in (self._slots, self._counts, self._owner_view):
                 if view is not None:
                     try:
                         view.close()
                     except BufferError:
                         pass
-            self._slots = self._counts = None
+            self._slots = self._counts = self._owner_view = None
             bpf, self._bpf = self._bpf, None
             if bpf is not None:
                 bpf.cleanup()
@@ -577,26 +622,12 @@ class EbpfSource:
             return memoryview(b"").cast("Q")
         return memoryview(bytes(self._slots[pfn_start * SLOT_SIZE : pfn_end * SLOT_SIZE])).cast("Q")
 
-    def _owner_lookup(self, heads: list[int]) -> dict[int, _Owner]:
-        found: dict[int, _Owner] = {}
-        if len(heads) > 4096:
-            wanted = set(heads)
-            try:
-                items = self._owners.items_lookup_batch()  # one syscall per batch (5.6+)
-            except Exception:  # BCC raises Exception when the kernel lacks batch ops
-                items = self._owners.items()
-            for key, value in items:
-                pfn = getattr(key, "value", key)
-                if pfn in wanted:
-                    found[pfn] = _decode_owner(value)
-            return found
-        for head in heads:
-            try:
-                value = self._owners[self._owners.Key(head)]
-            except KeyError:
-                continue
-            found[head] = _decode_owner(value)
-        return found
+    def _owner(self, head: int) -> _Owner | None:
+        """The owner record written at head's allocation, straight from the mmap."""
+        if not self.config.owner_records or not 0 <= head < self.pfn_limit:
+            return None
+        assert self._owner_view is not None
+        return _decode_owner(self._owner_view, head * _OWNER_STRUCT.size)
 
     def pages(self, pfn_start: int, pfn_end: int) -> Iterator[PageRecord]:
         """Live allocations whose head PFN is in [pfn_start, pfn_end), like page_owner's.
@@ -605,24 +636,10 @@ class EbpfSource:
         or partly freed one is one order-0 record per page, as page_owner prints split pages.
         Only this range of the per-page table is read.
         """
-        yield from self._pages(pfn_start, pfn_end, None)
-
-    def _pages(self, pfn_start: int, pfn_end: int, owners: dict[int, _Owner] | None) -> list[PageRecord]:
         with self._lock:
             self._check_open()
-            runs = list(self._runs(pfn_start, pfn_end))
-            if owners is None:
-                heads = sorted({pfn for pfn, *_ in runs} | {pfn - offset for pfn, _, _, offset, _ in runs})
-                owners = self._owner_lookup(heads)
-            return [self._record(run, owners) for run in runs]
-
-    def _all_owners(self) -> dict[int, _Owner]:
-        """The whole owner table in batches (for a full export)."""
-        try:
-            items = self._owners.items_lookup_batch()
-        except Exception:  # BCC raises Exception when the kernel lacks batch ops (< 5.6)
-            items = self._owners.items()
-        return {getattr(key, "value", key): _decode_owner(value) for key, value in items}
+            records = [self._record(run) for run in self._runs(pfn_start, pfn_end)]
+        yield from records
 
     def _runs(self, pfn_start: int, pfn_end: int) -> Iterator[tuple[int, int, int, int, int]]:
         """(pfn, row, order, offset in its allocation, pages) per allocation or leftover page."""
@@ -649,10 +666,11 @@ class EbpfSource:
                 yield base + i, row, order, offset, 1
                 position += 1
 
-    def _record(self, run: tuple[int, int, int, int, int], owners: dict[int, _Owner]) -> PageRecord:
+    def _record(self, run: tuple[int, int, int, int, int]) -> PageRecord:
         pfn, row, order, offset, pages = run
-        owner = owners.get(pfn) or owners.get(pfn - offset)
-        if owner is not None and owner.row != row:
+        # valid while the allocation's head slot-era record names the same stack and order
+        owner = self._owner(pfn - offset)
+        if owner is not None and (owner.row != row or owner.order != order):
             owner = None
         record_order = order if pages == 1 << order else 0
         if owner is None:
@@ -679,13 +697,10 @@ class EbpfSource:
         """Every live allocation seen since start, PFN by PFN, in chunks."""
         chunk = 1 << 18
         total = self.pfn_limit
-        with self._lock:
-            self._check_open()
-            owners = self._all_owners()
         for start in range(0, total, chunk):
             if progress is not None and progress(start, total):
                 raise Cancelled()
-            yield from self._pages(start, min(start + chunk, total), owners)
+            yield from self.pages(start, min(start + chunk, total))
         if progress is not None:
             progress(total, total)
 
@@ -710,9 +725,10 @@ def _without_plumbing(frames: tuple[str, ...]) -> tuple[str, ...]:
     return frames[cut:] or frames
 
 
-def _decode_owner(value) -> _Owner:
-    raw = bytes(value)
-    ts, cgroup, row, gfp, pid, tgid, comm, order, migratetype, _, _ = _OWNER_STRUCT.unpack_from(raw)
+def _decode_owner(buffer, offset: int = 0) -> _Owner:
+    ts, cgroup, row, gfp, pid, tgid, comm, order, migratetype, _, _ = _OWNER_STRUCT.unpack_from(
+        buffer, offset
+    )
     return _Owner(
         ts, cgroup, row, gfp, pid, tgid, comm.split(b"\0", 1)[0].decode("utf-8", "replace"), order, migratetype
     )

@@ -82,7 +82,6 @@ class FreeAttribution:
         if order >= NR_ORDERS or pfn + (1 << order) > self.pfn_limit:
             self.out_of_range_pages += 1 << order
             return
-        first = None  # (offset, order) of the allocation owning pfn
         for i in range(1 << order):
             value = self.slots[pfn + i]
             if value == 0:
@@ -94,21 +93,19 @@ class FreeAttribution:
                 continue
             offset = (value >> 32) & 0xFFFF
             slot_order = (value >> 48) & 0xFF
-            if i == 0:
-                first = (offset, slot_order)
             self._add(value & 0xFFFFFFFF, -1, -1 if offset == 0 else 0, slot_order)
-        if first is None:
-            return
-        # the owner record sits at the allocation's first live page; it moves past the
-        # freed part when the allocation goes on after it
-        # (only if that next page is still part of the same allocation)
-        owner = self.owners.pop(pfn, None)
-        following = pfn + (1 << order)
-        alloc_end = pfn - first[0] + (1 << first[1])
-        if owner is not None and following < alloc_end:
-            nxt = self.slots[following]
-            if (nxt >> 32) & 0xFFFF == first[0] + (1 << order) and (nxt >> 48) & 0xFF == first[1]:
-                self.owners.setdefault(following, owner)
+        # owner records are never deleted: owner_of() checks they still apply
+
+    def owner_of(self, pfn: int) -> Owner | None:
+        """The owner record of the allocation pfn belongs to, if its record still applies
+        (the head's record names the same stack and order as pfn's slot)."""
+        value = self.slots[pfn]
+        if not value or value & 0xFFFFFFFF == PRESTART:
+            return None
+        owner = self.owners.get(pfn - ((value >> 32) & 0xFFFF))
+        if owner is None or owner.row != value & 0xFFFFFFFF or owner.order != (value >> 48) & 0xFF:
+            return None
+        return owner
 
     def untraced_alloc(self, pfn: int, order: int) -> None:
         """An allocation no tracepoint reported (bulk fast path, compaction, CMA): the

@@ -16,6 +16,7 @@ import time as _time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -27,10 +28,12 @@ from textual.widgets import Footer, Static
 from pageowner_tui.errors import UserError
 from pageowner_tui.model.query import SORT_KEYS, FilterError, Query, StackFilter
 from pageowner_tui.model.snapshot import Snapshot
-from pageowner_tui.safe_write import check_output_path, open_output
+from pageowner_tui.safe_write import check_output_path
 from pageowner_tui.sources.base import Capabilities, Source, TimeTravel
+from pageowner_tui.tui import export
 from pageowner_tui.tui import formatting as fmt
 from pageowner_tui.tui.live_view import LiveView, Prepared
+from pageowner_tui.tui.safe_text import printable
 from pageowner_tui.tui.screens.detail import DetailScreen
 from pageowner_tui.tui.screens.help import HelpScreen, key_label
 from pageowner_tui.tui.screens.pfn import PfnScreen
@@ -156,7 +159,7 @@ class PageOwnerApp(App[int]):
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
         if self.banner:
-            yield Static(self.banner, id="banner")
+            yield Static(Text(printable(self.banner)), id="banner")
         yield StackTable(self.live, id="stacks")
         yield Static("", id="status")
         yield Footer()
@@ -172,6 +175,8 @@ class PageOwnerApp(App[int]):
             for signum in (signal.SIGHUP, signal.SIGTERM):
                 loop.add_signal_handler(signum, self._terminal_gone, signum)
         self.app_resume_signal.subscribe(self, self._repaint_after_resume)
+        if self.live.query.threshold and self.caps.kernel_threshold and hasattr(self.source, "set_threshold"):
+            self._push_threshold(self.live.query.threshold)  # --threshold, like `t`
         self._start_timer()
         self._tick()
         self._show_status()
@@ -280,7 +285,7 @@ class PageOwnerApp(App[int]):
         parts = [f"sort {query.sort}{arrow}"]
         if query.filter:
             kind = "re" if query.filter.regex else "text"
-            parts.append(f"filter({kind}) {query.filter.text}")
+            parts.append(f"filter({kind}) {printable(query.filter.text)}")
         if query.threshold:
             where = " in kernel" if self.kernel_threshold == query.threshold else ""
             parts.append(f"≥{query.threshold} pages{where}")
@@ -289,12 +294,13 @@ class PageOwnerApp(App[int]):
         text = " | ".join(parts)
         if text != self._status_shown:  # an unchanged line is not sent again
             self._status_shown = text
-            self.query_one("#status", Static).update(text)
+            self.query_one("#status", Static).update(Text(text))  # Text: no markup
 
     def _set_message(self, text: str, *, error: bool = False) -> None:
+        text = printable(text)  # error messages quote file contents
         self.message = text
         self._show_status()
-        self.notify(text, severity="error" if error else "information", timeout=6)
+        self.notify(text, severity="error" if error else "information", timeout=6, markup=False)
 
     # -- the view's controls ---------------------------------------------------------
     def _set_query(self, query: Query) -> None:
@@ -604,43 +610,21 @@ class PageOwnerApp(App[int]):
         )
 
     def _export(self, path: str) -> None:
-        """Write the view's stacks, in the view's order: show_stacks text, or page_owner
-        text when the name says so (per-allocation records if the source has them, else
-        counts-only blocks that page_owner_sort totals exactly)."""
-        live = self.live
-        snapshot = live.current
+        snapshot = self.live.current
         assert snapshot is not None
-        ids = list(live.ids)
-        if "page_owner" in os.path.basename(path):
+        ids = list(self.live.ids)
+        if export.wants_page_owner(path):
             self._export_page_owner(path, snapshot, ids)
             return
-        from pageowner_tui.formats import show_stacks
-
-        entries = [show_stacks.Entry(stat.stack, stat.handle, stat.pages) for stat in (snapshot.stacks[i] for i in ids)]
         try:
-            with open_output(path) as out:
-                show_stacks.write(out, "stacks", entries)
+            self._set_message(export.write_show_stacks(path, snapshot, ids))
         except (UserError, OSError) as exc:
             self._set_message(f"export failed: {exc}", error=True)
-            return
-        self._set_message(f"wrote {len(entries):,} stacks to {path}")
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _export_page_owner(self, path: str, snapshot: Snapshot, ids: list[str]) -> None:
-        from pageowner_tui.formats import page_owner
-
-        wanted = set(ids)
         try:
-            with open_output(path) as out:
-                if self.caps.records:
-                    records = (r for r in self.source.records() if r.stack.id in wanted)
-                    page_owner.write_records(out, records)
-                    note = f"wrote the allocations of {len(ids):,} stacks to {path} (page_owner format)"
-                else:
-                    view_only = Snapshot.from_stats(
-                        (snapshot.stacks[i] for i in ids), source=snapshot.source, time=snapshot.time
-                    )
-                    note = f"{path}: " + page_owner.write_counts_only(out, view_only)
+            note = export.write_page_owner(path, snapshot, ids, self.source)
         except (UserError, OSError) as exc:
             self.call_from_thread(self._set_message, f"export failed: {exc}", error=True)
             return

@@ -36,7 +36,6 @@ class Prepared:
     baseline: Snapshot | None
     query: Query
     keep: str | None
-    ids_ascending: list[str]
     ids: list[str]
 
 
@@ -53,11 +52,9 @@ class LiveView:
         self.latest: Snapshot | None = None  # newest sample, paused or not
         self.first_time: float | None = None  # time of the first snapshot seen
         self.ids: list[str] = []
-        self._ids_ascending: list[str] = []
         self._rows: dict[str, Row] = {}
         self._sample_lock = threading.Lock()
         self._last_sampled: Snapshot | None = None
-        self._last_ascending: list[str] = []  # every id of _last_sampled, sorted: ties by id
         self._last_prepared: Prepared | None = None
 
     # -- sampling thread -------------------------------------------------------------
@@ -77,9 +74,8 @@ class LiveView:
             return last  # a static source: the same snapshot, nothing to redo
         with self._sample_lock:
             fresh = self._last_sampled is not snapshot
-            ascending = sorted(snapshot.stacks) if fresh else self._last_ascending
-            self._last_sampled, self._last_ascending = snapshot, ascending
-        ids = rank(snapshot, query, previous=previous, baseline=baseline, keep=keep, ids_ascending=ascending)
+            self._last_sampled = snapshot
+        ids = rank(snapshot, query, previous=previous, baseline=baseline, keep=keep)
         snapshot.total_pages  # noqa: B018 - computed (and cached) here, not on the UI thread
         if fresh:
             recorded = ids[:TOP] if keep is None else [*ids[:TOP], keep]
@@ -87,7 +83,7 @@ class LiveView:
         if self.first_time is None:
             self.first_time = snapshot.time
         self.latest = snapshot
-        prepared = Prepared(snapshot, previous, baseline, query, keep, ascending, ids)
+        prepared = Prepared(snapshot, previous, baseline, query, keep, ids)
         self._last_prepared = prepared
         return prepared
 
@@ -100,7 +96,6 @@ class LiveView:
         if prepared.snapshot is not self.current:
             self.previous = self.current
             self.current = prepared.snapshot
-        self._ids_ascending = prepared.ids_ascending
         if (
             prepared.previous is self.previous
             and prepared.baseline is self.baseline
@@ -123,7 +118,6 @@ class LiveView:
                 previous=self.previous,
                 baseline=self.baseline,
                 keep=self.follow,
-                ids_ascending=self._ids_ascending or None,
             )
         )
 

@@ -119,13 +119,18 @@ def test_top_json_lines_replay_as_frames(tmp_path, real_612):
 
 
 def test_recording_through_top_export_and_diff(tmp_path, rec, snaps):
-    # export json and collapsed from a recording: its first frame (the replay position)
+    # export json and collapsed from a recording: its last frame, or the frame @TIME names
+    # (as diff reads them)
     js = tmp_path / "frame.json"
     run("export", rec, "-f", "json", "-o", js)
     exported = json_export.read(str(js))
+    assert dict(exported.stacks) == dict(snaps[-1].stacks)
+    first = tmp_path / "first.json"
+    run("export", f"{rec}@10:00", "-f", "json", "-o", first)
+    exported = json_export.read(str(first))
     assert dict(exported.stacks) == dict(snaps[0].stacks) and exported.time == T0
     folded = tmp_path / "frame.folded"
-    run("export", rec, "-f", "collapsed", "-o", folded)
+    run("export", f"{rec}@#0", "-f", "collapsed", "-o", folded)
     assert sum(n for _, n in collapsed.parse(folded.read_text())) == snaps[0].total_pages
     # diff two times of one recording
     result = json.loads(run("diff", f"{rec}@10:00", f"{rec}@10:01", "--json").stdout)

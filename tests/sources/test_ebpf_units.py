@@ -6,19 +6,21 @@ from pageowner_tui.kernel.checks import Check
 from pageowner_tui.sources.ebpf import _vmemmap_layout, _without_plumbing, preflight
 
 
-def test_vmemmap_layout_from_page_pfn_pairs():
-    base = 0xFFFFEA0000000000
-    pairs = [(base + pfn * 64, pfn) for pfn in (0x1000, 0x1234, 0x55AA0, 0x100001)]
-    assert _vmemmap_layout(pairs) == (base, 6)
+BASE = 0xFFFFEA0000000000
 
 
-def test_vmemmap_layout_tolerates_a_stray_pair_but_not_chaos():
-    base = 0xFFFFEA0000000000
-    pairs = [(base + pfn * 64, pfn) for pfn in range(100, 140)] + [(base + 5 * 64, 77)]
-    assert _vmemmap_layout(pairs) == (base, 6)
-    chaos = [(base + pfn * 64 + (pfn % 7) * 4096, pfn) for pfn in range(100, 140)]
-    assert _vmemmap_layout(chaos) is None
-    assert _vmemmap_layout([(base + 64 * 9, 9)] * 10) is None  # one pfn tells nothing
+def test_vmemmap_layout_from_pointers_and_pagemap_pfns():
+    pfns = {0x1000, 0x1234, 0x55AA0, 0x100001, 0x2000, 0x2001, 0x3000, 0x77777}
+    # the probe also saw page-table pages the pagemap does not list
+    pointers = [BASE + pfn * 64 for pfn in pfns] + [BASE + 0x999 * 64, BASE + 0x4242 * 64]
+    assert _vmemmap_layout(pointers, pfns) == (BASE, 6)
+
+
+def test_vmemmap_layout_refuses_what_does_not_fit():
+    pfns = set(range(100, 140))
+    assert _vmemmap_layout([BASE + pfn * 64 + (pfn % 7) * 4096 for pfn in pfns], pfns) is None
+    assert _vmemmap_layout([BASE + pfn * 64 for pfn in range(100, 104)], pfns) is None  # too few
+    assert _vmemmap_layout([], set(range(5))) is None
 
 
 def test_raw_tracepoint_plumbing_is_cut_whatever_its_depth():

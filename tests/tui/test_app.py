@@ -160,6 +160,16 @@ async def test_threshold_typed_stepped_and_pushed_to_the_kernel(real_snaps):
         assert "not a whole number" in str(app.screen.query_one("#prompt-hint").content)
 
 
+async def test_threshold_from_the_command_line_goes_to_the_kernel(real_snaps):
+    source = ScriptedSource(real_snaps, advance=False, caps=Capabilities(live=True, kernel_threshold=True))
+    app = make_app(real_snaps, source=source, query=Query(threshold=1000))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await wait_for(pilot, lambda: app.kernel_threshold == 1000)
+        assert source.thresholds == [1000]
+        assert "≥1000 pages in kernel" in str(app.query_one("#status").content)
+
+
 def test_threshold_steps():
     assert [threshold_step(n, 1) for n in (0, 1, 2, 5, 10, 999)] == [1, 2, 5, 10, 20, 1000]
     assert [threshold_step(n, -1) for n in (0, 1, 7, 1000)] == [0, 0, 5, 500]
@@ -417,7 +427,7 @@ async def test_pfn_pane_on_real_page_owner_records(page_owner_source):
         assert len(report.records) == len(expected)
         table = screen.query_one(DataTable)
         assert table.row_count == min(len(expected), 500)
-        assert table.get_row_at(0)[0] == f"{min(r.pfn for r in expected):#x}"
+        assert str(table.get_row_at(0)[0]) == f"{min(r.pfn for r in expected):#x}"
         summary = str(screen.query_one("#pfn-summary").content)
         assert f"{len(expected):,} allocations" in summary
         assert "page flags need a live source" in summary  # a file is another boot's PFNs
@@ -586,3 +596,28 @@ async def test_100k_stacks_scroll_sort_and_keep_the_cursor(snaps_100k):
         assert last in app.live.ids
         # only what is on screen was built
         assert len(app.live._rows) <= app.table.size.height
+
+
+async def test_hostile_text_is_shown_not_obeyed(tmp_path):
+    """Escapes and Rich markup from a file appear as text in every pane."""
+    from pageowner_tui.model.snapshot import Breakdown, Snapshot, StackStat
+    from pageowner_tui.model.stack import intern_stack
+
+    evil = "\x1b]0;pwned\x07"
+    stack = intern_stack(["get_page_from_freelist+0x1/0x2", f"{evil}[bold]evil_alloc+0x1/0x2 [mod]"])
+    stat = StackStat(stack, 7, breakdowns={Breakdown.COMM: {f"{evil}[red]comm": 7}})
+    snap = Snapshot.from_stats([stat], source="file", time=T0, kernel=f"6.12{evil}", meta={"mode": "[blink]m"})
+    app = make_app([snap])
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        header = app.query_one("#header").content.plain
+        assert "6.12\\x1b]0;pwned\\x07" in header and "[blink]m" in header
+        line = app.table.render_line(1).text
+        assert "\\x1b]0;pwned\\x07[bold]evil_alloc" in line and "\x1b" not in line
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen))
+        text = _plain(app.screen.query_one(StackDetail))
+        assert "\\x1b]0;pwned\\x07[red]comm" in text and "\x1b" not in text
+        await pilot.press("escape", "slash")
+        await type_prompt(pilot, "[red]x")
+        assert "[red]x" in str(app.query_one("#status").content)

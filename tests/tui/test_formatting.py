@@ -32,3 +32,12 @@ def test_short_frame():
     assert fmt.short_frame("ext4_mb_load_buddy_gfp+0x1f3/0x380 [ext4]") == "ext4_mb_load_buddy_gfp+0x1f3 [ext4]"
     assert fmt.short_frame("ext4_mb_load_buddy_gfp+0x1f3/0x380 [ext4]", with_module=False) == "ext4_mb_load_buddy_gfp+0x1f3"
     assert fmt.short_frame("start_kernel") == "start_kernel"
+
+
+def test_printable_makes_control_sequences_visible():
+    from pageowner_tui.tui.safe_text import printable
+
+    assert printable("good_alloc+0x1/0x2") == "good_alloc+0x1/0x2"
+    assert printable("\x1b]0;pwned\x07x") == "\\x1b]0;pwned\\x07x"
+    assert printable("a\x9bb\x7f") == "a\\x9bb\\x7f"  # C1 CSI and DEL too
+    assert printable("ext4 [ext4] ünïcode") == "ext4 [ext4] ünïcode"

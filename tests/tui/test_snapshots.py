@@ -41,6 +41,14 @@ async def second_tick(pilot) -> None:
     await pilot.pause()
 
 
+def steady_cursor(pilot) -> None:
+    """A blinking text cursor would make the picture depend on the moment it is taken."""
+    from textual.widgets import Input
+
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_main_view(snap_compare, real_snaps, size):
     async def run_before(pilot):
@@ -74,6 +82,7 @@ def test_filter_prompt_and_threshold_80x24(snap_compare, real_snaps):
     async def run_before(pilot):
         await second_tick(pilot)
         await pilot.press("t", *"100", "enter", "slash", *"shmem")
+        steady_cursor(pilot)
         await pilot.pause()
 
     assert snap_compare(two_ticks_app(real_snaps), terminal_size=(80, 24), run_before=run_before)
@@ -90,6 +99,7 @@ def test_pfn_pane_120x40(snap_compare, page_owner_full_text):
         await wait_for(pilot, lambda: app.screen.id == "pfn")
         await pilot.press(*"0x2000-0x6000", "enter")
         await wait_for(pilot, lambda: app.screen.report is not None, timeout=60)
+        steady_cursor(pilot)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

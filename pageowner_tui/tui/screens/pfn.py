@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,6 +22,7 @@ from pageowner_tui.errors import UserError
 from pageowner_tui.kernel import pageflags
 from pageowner_tui.sources.base import Source
 from pageowner_tui.tui.pfn_map import PfnReport, build_report
+from pageowner_tui.tui.safe_text import printable
 from pageowner_tui.tui.pfn_range import PfnRange, parse_range
 from pageowner_tui.tui.widgets.pfn_pane import PageblockMap, table_rows
 
@@ -69,7 +71,7 @@ class PfnScreen(Screen[None]):
                 disabled=self.unavailable is not None,
             )
             yield Static(
-                self.unavailable or f"Enter reads the range. Zones: {zones}", id="pfn-summary"
+                Text(printable(self.unavailable or f"Enter reads the range. Zones: {zones}")), id="pfn-summary"
             )
         yield PageblockMap(id="pfn-map")
         yield DataTable(id="pfn-table", cursor_type="row", zebra_stripes=False)
@@ -135,7 +137,9 @@ class PfnScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         for row in rows:
-            table.add_row(row.pfn, row.order, row.pages, row.migratetype, row.flags, row.caller, row.comm)
+            # Text cells: DataTable reads a str as Rich markup, and a comm is not markup
+            cells = (row.pfn, row.order, row.pages, row.migratetype, row.flags, row.caller, row.comm)
+            table.add_row(*(Text(cell, style="bold" if row.untracked else "") for cell in cells))
 
     def _render_map(self) -> None:
         if self.report is not None:
@@ -143,7 +147,7 @@ class PfnScreen(Screen[None]):
 
     def _summary(self, text: str, error: bool = False) -> None:
         summary = self.query_one("#pfn-summary", Static)
-        summary.update(text)
+        summary.update(Text(printable(text)))  # Text: no markup
         summary.set_class(error, "-error")
 
     def action_toggle_mode(self) -> None:

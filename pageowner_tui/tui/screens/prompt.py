@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
+
+from pageowner_tui.tui.safe_text import printable
 
 __all__ = ["PromptScreen"]
 
@@ -37,16 +40,16 @@ class PromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box"):
-            yield Label(self.question, id="prompt-question")
+            yield Label(Text(self.question), id="prompt-question")
             yield Input(value=self.value, id="prompt-input")
-            yield Label(self.hint, id="prompt-hint")
+            yield Label(Text(self.hint), id="prompt-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         problem = self.check(event.value) if self.check else None
         if problem:
             hint = self.query_one("#prompt-hint", Label)
-            hint.update(problem)
+            hint.update(Text(printable(problem)))  # Text: a path in it is not markup
             hint.add_class("-error")
             return
         self.dismiss(event.value)

@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from pageowner_tui.model.snapshot import Counters, Snapshot
 from pageowner_tui.tui import formatting as fmt
+from pageowner_tui.tui.safe_text import printable
 
 __all__ = ["HeaderBar", "HeaderState", "header_text"]
 
@@ -50,20 +51,20 @@ def header_text(state: HeaderState) -> Text:
     if state.paused:
         flags.append(("PAUSED", "reverse bold"))
     if state.recording:
-        flags.append((f"REC {state.recording}", "reverse bold"))
+        flags.append((f"REC {printable(state.recording)}", "reverse bold"))
     if state.baseline_time is not None:
         flags.append((f"BASE {fmt.clock(state.baseline_time)}", "bold"))
     if state.follow:
-        flags.append((f"FOLLOW {state.follow}", "bold"))
+        flags.append((f"FOLLOW {printable(state.follow)}", "bold"))
     for label, style in flags:
         text.append(label, style=style)
         text.append("  ")
     mode = ""
     if snap is not None:
         mode = snap.meta.get("mode") or snap.meta.get("format") or ""
-    text.append(state.source_kind + (f" ({mode})" if mode else ""), style="bold")
+    text.append(printable(state.source_kind + (f" ({mode})" if mode else "")), style="bold")
     if snap is not None and snap.kernel:
-        text.append(f"  kernel {snap.kernel}")
+        text.append(f"  kernel {printable(snap.kernel)}")
     if state.since is not None:
         text.append(f"  since {fmt.clock(state.since)}")
     if snap is not None:
@@ -80,7 +81,7 @@ def header_text(state: HeaderState) -> Text:
     if state.shown != len(snap.stacks):
         text.append(f", {state.shown:,} shown")
     gaps = [
-        f"{_COUNTER_LABELS.get(name, name.replace('_', ' '))} {value:,}"
+        f"{printable(_COUNTER_LABELS.get(name, name.replace('_', ' ')))} {value:,}"
         for name, value in snap.counters.items()
         if value
     ]

@@ -15,6 +15,7 @@ from pageowner_tui.kernel.pageflags import BUDDY, NOPAGE, decode
 from pageowner_tui.tui import formatting as fmt
 from pageowner_tui.tui.pfn_map import PfnReport
 from pageowner_tui.tui.pfn_range import PAGEBLOCK_PAGES
+from pageowner_tui.tui.safe_text import printable
 
 __all__ = ["PageblockMap", "map_text", "table_rows", "TableRow"]
 
@@ -76,7 +77,7 @@ def map_text(report: PfnReport, mode: str, width: int, name_of: Callable[[str], 
     text.append("\n")
     for letter, (name, colour) in sorted(legend.items()):
         text.append(f" {letter} ", style=f"black on {colour}")
-        text.append(f" {name}  ")
+        text.append(f" {printable(name)}  ")
     if mode == "owner":
         text.append(" ? ", style="bold red")
         text.append(" untracked pages  ")
@@ -125,10 +126,10 @@ def table_rows(report: PfnReport, limit: int) -> Iterator[TableRow]:
             f"{record.pfn:#x}",
             str(record.order),
             str(record.pages),
-            record.migratetype or "-",
-            _flag_names(report.flags_at(record.pfn), record.flags),
-            fmt.short_frame(record.stack.caller),
-            record.comm or "-",
+            printable(record.migratetype) or "-",
+            printable(_flag_names(report.flags_at(record.pfn), record.flags)),
+            printable(fmt.short_frame(record.stack.caller)),
+            printable(record.comm) or "-",
         )
         emitted += 1
     for start, end in runs[run_index:]:

@@ -16,6 +16,7 @@ from pageowner_tui.model.snapshot import Breakdown, PageRecord
 from pageowner_tui.model.stack import is_allocator_frame
 from pageowner_tui.tui import formatting as fmt
 from pageowner_tui.tui.pfn_range import PAGEBLOCK_PAGES
+from pageowner_tui.tui.safe_text import printable
 
 __all__ = ["DetailState", "PfnSpread", "StackDetail", "detail_renderable", "pfn_spread"]
 
@@ -73,7 +74,8 @@ def _breakdown_table(name: str, values: Mapping[str, int], total: int) -> Table:
     table.add_column("%", justify="right")
     ordered = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
     for key, pages in ordered[:8]:
-        table.add_row(key or "-", fmt.compact(pages), f"{100 * pages / (total or 1):.0f}")
+        # Text, not str: a key like "[red]x" from a file is a name, not Rich markup
+        table.add_row(Text(printable(key) or "-"), fmt.compact(pages), f"{100 * pages / (total or 1):.0f}")
     if len(ordered) > 8:
         rest = sum(p for _, p in ordered[8:])
         table.add_row(f"({len(ordered) - 8} more)", fmt.compact(rest), f"{100 * rest / (total or 1):.0f}")
@@ -82,7 +84,7 @@ def _breakdown_table(name: str, values: Mapping[str, int], total: int) -> Table:
 
 def detail_renderable(state: DetailState) -> RenderableType:
     parts: list[RenderableType] = []
-    title = Text(f"{state.caller}", style="bold")
+    title = Text(printable(state.caller), style="bold")
     title.append(f"   stack {state.stack_id}", style="dim")
     parts.append(title)
     row = state.row
@@ -99,7 +101,7 @@ def detail_renderable(state: DetailState) -> RenderableType:
     parts.append(Text("\nFrames", style="bold underline"))
     for number, frame in enumerate(state.stack_frames):
         style = "dim" if is_allocator_frame(frame) else ("bold" if frame == state.caller else "")
-        parts.append(Text(f"{number:2} {frame}", style=style, no_wrap=True, overflow="ellipsis"))
+        parts.append(Text(f"{number:2} {printable(frame)}", style=style, no_wrap=True, overflow="ellipsis"))
     parts.append(Text(f"\nPages over the last {len(state.series)} snapshots", style="bold underline"))
     if len(state.series) >= 2:
         parts.append(Text("\n".join(fmt.chart_lines(list(state.series), state.chart_width, 6))))

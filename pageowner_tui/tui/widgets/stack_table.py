@@ -28,6 +28,7 @@ from textual.strip import Strip
 from pageowner_tui.model.query import Row
 from pageowner_tui.tui import formatting as fmt
 from pageowner_tui.tui.live_view import LiveView
+from pageowner_tui.tui.safe_text import printable
 
 __all__ = ["Column", "StackTable", "columns_for"]
 
@@ -322,10 +323,10 @@ def _cell(key: str, row: Row, index: int, trend: str, *, wide: bool, followed: b
         return trend, "dim"
     if key == "caller":
         stack = row.stat.stack
-        return fmt.short_frame(stack.caller, with_module=not wide), ""
+        return printable(fmt.short_frame(stack.caller, with_module=not wide)), ""
     if key == "module":
         modules = row.stat.stack.modules
-        return (modules[0] if modules else "-"), "" if modules else "dim"
+        return (printable(modules[0]) if modules else "-"), "" if modules else "dim"
     raise KeyError(key)
 
 
