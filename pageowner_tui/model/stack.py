@@ -33,19 +33,27 @@ EARLY_STACK_FUNCTION = "register_early_stack"
 
 
 class Stack:
-    """One allocation stack. Immutable; compare and hash by id."""
+    """One allocation stack. Immutable; compare and hash by id.
 
-    __slots__ = ("id", "frames", "text", "__weakref__")
+    Only the kernel's text is stored; ``frames`` is split from it when asked.  A live view
+    holds 100k stacks, most never displayed: keeping a tuple of frame strings as well
+    would triple their memory (bench/model_memory).
+    """
+
+    __slots__ = ("id", "text", "__weakref__")
 
     id: str
-    frames: tuple[str, ...]
     text: str
 
-    def __init__(self, frames: tuple[str, ...], text: str) -> None:
-        object.__setattr__(self, "frames", frames)
+    def __init__(self, text: str) -> None:
         object.__setattr__(self, "text", text)
         digest = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8)
         object.__setattr__(self, "id", digest.hexdigest())
+
+    @property
+    def frames(self) -> tuple[str, ...]:
+        """Each frame as %pS prints it, without page_owner's leading space."""
+        return _split_frames(self.text)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Stack is immutable")
@@ -57,16 +65,18 @@ class Stack:
         return hash(self.id)
 
     def __repr__(self) -> str:
-        head = self.frames[0] if self.frames else "<empty>"
-        return f"Stack({self.id}, {len(self.frames)} frames, {head!r})"
+        frames = self.frames
+        head = frames[0] if frames else "<empty>"
+        return f"Stack({self.id}, {len(frames)} frames, {head!r})"
 
     @property
     def caller(self) -> str:
         """The first frame outside the allocators' own functions (the useful name)."""
-        for frame in self.frames:
+        frames = self.frames
+        for frame in frames:
             if not is_allocator_frame(frame):
                 return frame
-        return self.frames[-1] if self.frames else ""
+        return frames[-1] if frames else ""
 
     @property
     def caller_function(self) -> str:
@@ -75,7 +85,8 @@ class Stack:
     @property
     def is_early(self) -> bool:
         """The kernel's marker stack for pages allocated before page_owner initialised."""
-        return bool(self.frames) and frame_function(self.frames[0]) == EARLY_STACK_FUNCTION
+        text = self.text
+        return EARLY_STACK_FUNCTION in text[:64] and frame_function(self.frames[0]) == EARLY_STACK_FUNCTION
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -100,16 +111,19 @@ def intern_stack_text(text: str) -> Stack:
     stack = _by_text.get(text)
     if stack is not None:
         return stack
-    lines = text.split("\n")  # not splitlines(): it also splits at \x1c-\x1e, \x85, \u2028
-    if lines[-1] == "":
-        lines.pop()
-    frames = tuple(line[1:] if line.startswith(" ") else line for line in lines)
     with _lock:
         stack = _by_text.get(text)
         if stack is None:
-            stack = Stack(frames, text)
+            stack = Stack(text)
             _by_text[text] = stack
     return stack
+
+
+def _split_frames(text: str) -> tuple[str, ...]:
+    lines = text.split("\n")  # not splitlines(): it also splits at \x1c-\x1e, \x85, \u2028
+    if lines[-1] == "":
+        lines.pop()
+    return tuple(line[1:] if line.startswith(" ") else line for line in lines)
 
 
 # C0 controls except the newline that separates lines, DEL and C1 controls.

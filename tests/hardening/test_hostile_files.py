@@ -39,6 +39,14 @@ def record(frames: list[bytes], comm: bytes = b"dd") -> bytes:
 GOOD = record([b"good_alloc+0x1/0x2", b"do_syscall_64+0x5/0x10"]) * 3
 
 
+def _deflate(unit: bytes, size: int, wbits: int = 15) -> bytes:
+    """``unit`` repeated to ``size`` bytes, compressed, without holding ``size`` bytes."""
+    block = unit * ((1 << 20) // len(unit))
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    parts = [compressor.compress(block) for _ in range(size // len(block))]
+    return b"".join(parts) + compressor.flush()
+
+
 def bounded(run, baseline: int) -> None:
     assert run.max_rss_kib <= baseline + ALLOWANCE_KIB, (
         f"peak RSS {run.max_rss_kib >> 10} MiB vs {baseline >> 10} MiB for a small file"
@@ -129,15 +137,10 @@ def test_valid_start_then_10_gb_hole_is_refused_in_bounded_memory(tmp_path, cli_
 
 
 def test_gzip_bomb_of_show_stacks_is_refused_in_bounded_memory(tmp_path, cli_baseline_rss):
-    """1 GiB of repeated records in a 1 MiB gzip file: the decompressed size is the
+    """256 MiB of repeated records in a small gzip file: the decompressed size is the
     attacker's choice, so it must be limited while decompressing."""
-    block = b" good+0x1/0x2\nnr_base_pages: 5\n\n" * 32768
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
     path = tmp_path / "bomb.txt.gz"
-    with open(path, "wb") as f:
-        for _ in range((1 << 30) // len(block)):
-            f.write(compressor.compress(block))
-        f.write(compressor.flush())
+    path.write_bytes(_deflate(b" good+0x1/0x2\nnr_base_pages: 5\n\n", 256 << 20, wbits=31))
     assert path.stat().st_size < 8 << 20
     run = run_cli("top", str(path), timeout=180)
     assert_one_line_error(run, mentions=str(path))
@@ -281,7 +284,7 @@ def test_recording_with_a_counts_blob_claiming_a_billion_entries_is_refused(tmp_
 def test_recording_with_a_zlib_bomb_is_refused_in_bounded_memory(tmp_path, cli_baseline_rss):
     path = tmp_path / "bomb.db"
     _recording(path, frames=1)
-    _rewrite_frame(path, 0, counts=zlib.compress(b"\x00" * (1 << 30), 9))
+    _rewrite_frame(path, 0, counts=_deflate(b"\x00", 256 << 20))
     run = run_cli("top", str(path), timeout=180)
     assert_one_line_error(run, mentions=str(path))
     bounded(run, cli_baseline_rss)

@@ -19,13 +19,19 @@ __all__ = ["PAGE", "HeldMemory", "hold_anonymous", "tmpfs_file", "mixed_churn"]
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # mode "touch": write one byte per page from user space (the ordinary page-fault path).
+# mode "populate": mmap(MAP_POPULATE) faults every page in from the mmap syscall (other
+# programs, e.g. stress-ng, use that path too).
 # mode "readzero": read(2) /dev/zero into the mapping, so the kernel faults every page in
-# from read_iter_zero: a call path of its own even on a machine where others run stress-ng.
+# from read_zero (read_iter_zero on newer kernels): a call path of its own even on a
+# machine where others run stress-ng.
 _CHILD = r"""
 import mmap, os, sys
 pages, mode, hugepages = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
 size = pages * mmap.PAGESIZE
-m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+if mode == "populate":
+    flags |= mmap.MAP_POPULATE
+m = mmap.mmap(-1, size, flags=flags)
 if not hugepages and hasattr(m, "madvise"):
     m.madvise(mmap.MADV_NOHUGEPAGE)
 if mode == "touch":
@@ -47,7 +53,11 @@ sys.stdin.readline()
 class HeldMemory:
     """A child process holding ``pages`` anonymous pages until release()."""
 
+    MODES = ("touch", "populate", "readzero")
+
     def __init__(self, pages: int, mode: str = "touch", hugepages: bool = False) -> None:
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, not {mode!r}")
         self.pages = pages
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _CHILD, str(pages), mode, "1" if hugepages else "0"],
