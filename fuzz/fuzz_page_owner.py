@@ -20,7 +20,7 @@ import sys
 
 import atheris
 
-import _harness  # noqa: F401  (puts the repository on sys.path)
+import _harness  # noqa: F401 - puts the repository on sys.path
 
 with atheris.instrument_imports(include=["pageowner_tui"]):
     from pageowner_tui.errors import FormatError

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import resource
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,9 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # A hostile input may make the command allocate; this caps it so a bug fails fast.
 ADDRESS_SPACE_LIMIT = 2 << 30
-# What a well-behaved run of the CLI on a small file needs (interpreter + imports), measured
-# in the same test session by ``cli_baseline_rss`` and never hard-coded.
-BOUNDED_FACTOR = 3
 
 
 @dataclass

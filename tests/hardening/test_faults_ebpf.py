@@ -88,6 +88,29 @@ def test_record_stops_cleanly_on_signal(tmp_path, signum):
     _assert_closed_recording(path, committed)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_top_batch_mode_detaches_on_signal(signum):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pageowner_tui.cli", "top", "--source", "ebpf", "-i", "0.3", "--limit", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    try:
+        ids = wait_for(lambda: prog_ids_of(proc.pid), LOAD_TIMEOUT, "the BPF programs to load")
+        assert proc.stdout.readline().startswith("pageowner-top - ")  # a first frame was printed
+        ids |= prog_ids_of(proc.pid)
+        assert all(prog_exists(i) for i in ids)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in err, err
+    assert proc.returncode in (0, 130, 128 + signum), (proc.returncode, err)
+    _assert_detached(ids)
+
+
 def test_record_killed_with_sigkill_leaves_a_readable_recording(tmp_path):
     path = tmp_path / "rec.db"
     proc = _record(path)

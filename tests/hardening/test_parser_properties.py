@@ -8,7 +8,6 @@ keep a fast, deterministic share of them in the suite, plus the inputs the fuzze
 
 from __future__ import annotations
 
-import copy
 import gzip
 import io
 import json
@@ -330,7 +329,6 @@ def test_mutation_strategy_reaches_valid_inputs(real_records_text):
     assert len(records) >= 3 and warnings == []
     shorter = seed[: seed[:-2].rfind(b"\n\n") + 2]
     assert len(_read_page_owner(shorter)[0]) == len(records) - 1
-    assert copy.copy(records[0]) == records[0]
 
 
 @pytest.mark.parametrize("separator", ["\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\x0b", "\x0c"])

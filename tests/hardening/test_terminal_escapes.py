@@ -9,7 +9,6 @@ and tmux reports whether anything retitled the pane.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
