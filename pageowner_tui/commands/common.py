@@ -10,6 +10,7 @@ __all__ = [
     "SOURCE_KINDS",
     "add_source_options",
     "add_query_options",
+    "add_output_options",
     "positive_float",
     "non_negative_int",
 ]
@@ -107,4 +108,18 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="show at most N stacks",
+    )
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, what: str, stdout: bool = False) -> None:
+    """-o/--output and --force: where a file goes, written safely (see safe_write.py)."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help=f"{what}" + (", or - for stdout" if stdout else ""),
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace OUT if it exists (never through a symlink)"
     )

@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from pageowner_tui.commands.common import add_source_options, positive_float
+from pageowner_tui.commands.common import add_output_options, add_source_options, positive_float
 from pageowner_tui.errors import UserError
 from pageowner_tui.safe_write import check_output_path, open_output
 
@@ -37,8 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     add_source_options(parser)
     parser.add_argument("-f", "--format", choices=FORMATS, default="page_owner", help="default: page_owner")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file, or - for stdout")
-    parser.add_argument("--force", action="store_true", help="replace OUT if it exists (never through a symlink)")
+    add_output_options(parser, what="output file", stdout=True)
     parser.add_argument(
         "--duration",
         type=positive_float,

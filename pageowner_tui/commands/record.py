@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from pageowner_tui.commands.common import add_source_options, non_negative_int, positive_float
+from pageowner_tui.commands.common import add_output_options, add_source_options, non_negative_int, positive_float
 from pageowner_tui.errors import UserError
 from pageowner_tui.safe_write import check_output_path
 
@@ -37,8 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_source_options(parser)
-    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="the recording to create")
-    parser.add_argument("--force", action="store_true", help="replace FILE if it exists (never through a symlink)")
+    add_output_options(parser, what="the recording to create")
     parser.add_argument(
         "--duration", type=positive_float, default=None, metavar="SECONDS", help="stop after this long"
     )
