@@ -11,15 +11,26 @@
 //   tell "allocated before we started" (ROW_PRESTART) from "allocated since, by a path
 //   that fires no mm_page_alloc" (0: bulk allocator fast path, compaction, CMA).
 // - stack_counts: an mmapable array indexed by stack row (stack id + 1), holding live
-//   base pages, live allocations and pages per order, updated with atomic adds: a refresh
-//   reads this one array and nothing else.
+//   allocations and live base pages per order (their sum is the row's pages), updated
+//   with two atomic adds per event: a refresh reads this one array and nothing else.
+//   Per-CPU rows would save the atomics, but they measured no faster here (uncontended
+//   lock adds are cheap) and would multiply the array and every refresh's read by the
+//   number of CPUs.
 // - owners: an mmapable array indexed by head PFN with page_owner's per-allocation fields
 //   (pid, tgid, comm, gfp, migratetype, ts, cgroup), written in place at allocation and
 //   never deleted: a record is valid while the head page's slot still names the same
 //   stack and order. 56 bytes per page of PFN span (page_owner's page_ext: ~72); a
 //   hash keyed by PFN cost a lock, a hash and a delete per page and was the tracker's
 //   largest cost after the stack (bench/ebpf_overhead). Only exports and PFN ranges read
-//   it. NO_OWNERS leaves it out (counts, orders and PFNs only).
+//   it. NO_OWNERS leaves it out (counts, orders and PFNs only). ts is read from the
+//   clock once per jiffy and CPU (bpf_ktime_get_ns() was a third of the record's cost),
+//   so it can be up to one tick early. Measured and rejected: padding records to 64 bytes
+//   (one cache line each) and keeping each page's slot and owner record in one 64-byte
+//   entry (frees then touch a line per page instead of one per 8 pages: slower).
+// - Order-0 allocations and frees (nearly all of them) take a straight path; the
+//   per-page loop, with its state in the per-CPU walks map, is for order >= 1.
+// - counters: per CPU, all counters in one value (one lookup per event), one entry per
+//   program so a raw-tracepoint free nested in the alloc program cannot lose an update.
 // - Nothing is counted until user space sets control[0] = 1 after both programs are
 //   attached: BCC attaches the alloc program before loading the free one, and pages
 //   allocated in between would otherwise look live forever.
@@ -28,7 +39,8 @@
 //   default).
 //
 // Macros supplied by the loader: PFN_LIMIT, STACK_ENTRIES, STACK_DEPTH, OWNER_ENTRIES,
-// MAX_ORDER_PAGES, NR_ORDERS.
+// MAX_ORDER_PAGES, NR_ORDERS; NO_OWNERS and RAW_MODE when configured.
+// Per-program cost: bench/ebpf_program_cost (kernel run_time_ns), bench/ebpf_overhead.
 
 #include <uapi/linux/ptrace.h>
 #include <linux/sched.h>
@@ -54,9 +66,10 @@
 #define C_UNTRACED_FREE_PAGES 11
 #define NR_COUNTERS 12
 
+// No separate page total: it is the sum of order_pages, and keeping it too cost one more
+// atomic add per allocation and per free.
 struct stack_count {
-    s64 pages;           // live base pages
-    s64 allocations;     // live allocation heads
+    s32 allocations;             // live allocation heads
     s32 order_pages[NR_ORDERS];  // live base pages by allocation order
 };
 
@@ -79,15 +92,20 @@ BPF_F_TABLE("array", u32, struct stack_count, stack_counts, NR_ROWS, BPF_F_MMAPA
 BPF_F_TABLE("array", u32, struct owner, owners, OWNER_ENTRIES, BPF_F_MMAPABLE);
 struct stack_ips { u64 ip[STACK_DEPTH]; };  // 32 frames: page_owner keeps 16, irq entry cuts
 BPF_TABLE("stacktrace", int, struct stack_ips, stack_traces, STACK_ENTRIES);
-BPF_PERCPU_ARRAY(counters, u64, NR_COUNTERS);
+// Per CPU, one entry per program (PROG_ALLOC, PROG_FREE), all counters in one value: one
+// lookup per event, and plain adds. A perf tracepoint's program never runs nested in another
+// on its CPU (bpf_prog_active), but a raw tracepoint's only excludes itself (prog->active):
+// with one entry per program, a free program interrupting the alloc program's
+// read-modify-write on the same CPU still cannot lose an update.
+struct counter_set {
+    u64 n[NR_COUNTERS];
+    u64 tick;            // alloc program: the jiffy of ...
+    u64 tick_ns;         // ... and bpf_ktime_get_ns() at this CPU's first allocation in it
+};
+BPF_PERCPU_ARRAY(counters, struct counter_set, 2);
 BPF_ARRAY(control, u32, 1);
-
-static __always_inline void count(u32 index, u64 n)
-{
-    u64 *value = counters.lookup(&index);
-    if (value)
-        *value += n;    // per-CPU: no atomics needed
-}
+#define PROG_ALLOC 0
+#define PROG_FREE 1
 
 // control[0]: 0 = idle, 1 = counting, 2 = calibrating (raw mode, before counting)
 #define CONTROL_COUNTING 1
@@ -112,22 +130,35 @@ BPF_ARRAY(config, struct config, 1);
 
 
 
-static __always_inline void add_to_row(u32 row, s64 pages, s64 heads, u32 order)
+static __always_inline void add_to_row(u32 row, s32 pages, s32 heads, u32 order)
 {
     struct stack_count *c = stack_counts.lookup(&row);
-    if (!c)
+    if (!c || order >= NR_ORDERS)
         return;
-    __sync_fetch_and_add(&c->pages, pages);
     if (heads)
         __sync_fetch_and_add(&c->allocations, heads);
-    if (order < NR_ORDERS)
-        __sync_fetch_and_add(&c->order_pages[order], (s32)pages);
+    __sync_fetch_and_add(&c->order_pages[order], pages);
 }
 
-// Loop state lives in a per-CPU map value, not on the BPF stack: the verifier does not
-// track map contents, so the paths through one iteration converge at the loop head and a
-// 1024-iteration loop verifies in linear time (BCC 0.26 cannot relocate bpf_loop callbacks).
-// Tracepoint programs do not nest on a CPU (bpf_prog_active), so one slot per CPU is enough.
+// A slot's fields: stack row, offset of the page in its allocation, allocation order.
+#define SLOT_ROW(v) ((u32)(v))
+#define SLOT_OFFSET(v) (((v) >> 32) & 0xffff)
+#define SLOT_ORDER(v) (((v) >> 48) & 0xff)
+
+// Takes a page whose free we never saw off the stack its slot still names; 1 if it did.
+static __always_inline u32 take_back_missed(u64 old)
+{
+    if (!old || SLOT_ROW(old) == ROW_PRESTART)
+        return 0;
+    add_to_row(SLOT_ROW(old), -1, SLOT_OFFSET(old) == 0 ? -1 : 0, SLOT_ORDER(old));
+    return 1;
+}
+
+// Loop state for allocations and frees of order >= 1 lives in a per-CPU map value, not on
+// the BPF stack: the verifier does not track map contents, so the paths through one
+// iteration converge at the loop head and a 1024-iteration loop verifies in linear time
+// (BCC 0.26 cannot relocate bpf_loop callbacks). One entry per program, as for counters.
+// Order 0 (nearly every allocation and free) takes a straight path without it.
 struct walk {
     u64 pfn;
     s64 run_pages;
@@ -140,7 +171,7 @@ struct walk {
     u32 untracked;
     u32 untraced;
 };
-BPF_PERCPU_ARRAY(walks, struct walk, 1);
+BPF_PERCPU_ARRAY(walks, struct walk, 2);
 
 static __always_inline void alloc_slot(u32 i, struct walk *walk)
 {
@@ -148,11 +179,7 @@ static __always_inline void alloc_slot(u32 i, struct walk *walk)
     u64 *slot = page_slots.lookup(&index);
     if (!slot)
         return;
-    u64 old = *slot;
-    if (old && (u32)old != ROW_PRESTART) {
-        add_to_row((u32)old, -1, ((old >> 32) & 0xffff) == 0 ? -1 : 0, (old >> 48) & 0xff);
-        walk->missed++;
-    }
+    walk->missed += take_back_missed(*slot);
     *slot = (u64)walk->row | ((u64)i << 32) | ((u64)walk->order << 48);
 }
 
@@ -172,9 +199,9 @@ static __always_inline void free_slot(u32 i, struct walk *walk)
         walk->untracked++;
         return;
     }
-    u32 row = (u32)value;
-    u32 order = (value >> 48) & 0xff;
-    u32 offset = (value >> 32) & 0xffff;
+    u32 row = SLOT_ROW(value);
+    u32 order = SLOT_ORDER(value);
+    u32 offset = SLOT_OFFSET(value);
     if (row != walk->run_row || order != walk->run_order) {
         if (walk->run_pages)
             add_to_row(walk->run_row, -walk->run_pages, -walk->run_heads, walk->run_order);
@@ -190,17 +217,21 @@ static __always_inline void free_slot(u32 i, struct walk *walk)
 
 static __always_inline int on_alloc(void *ctx, u64 pfn, u32 order, u64 gfp_flags, int migratetype)
 {
+    u32 key = PROG_ALLOC;
+    struct counter_set *n = counters.lookup(&key);
+    if (!n)
+        return 0;
     if (pfn == (u64)-1) {           // failed allocation: fires, but owns nothing
-        count(C_FAILED_ALLOCS, 1);
+        n->n[C_FAILED_ALLOCS]++;
         return 0;
     }
-    count(C_ALLOC_EVENTS, 1);
+    n->n[C_ALLOC_EVENTS]++;
     if (order >= NR_ORDERS || pfn + (1ULL << order) > PFN_LIMIT) {
-        count(C_OUT_OF_RANGE_PAGES, order < 32 ? (1ULL << order) : 1);
+        n->n[C_OUT_OF_RANGE_PAGES] += order < 32 ? (1ULL << order) : 1;
         return 0;
     }
     u32 pages = 1U << order;
-    count(C_ALLOC_PAGES, pages);
+    n->n[C_ALLOC_PAGES] += pages;
 
     int id = stack_traces.get_stackid(ctx, 0);
     u32 row;
@@ -208,41 +239,51 @@ static __always_inline int on_alloc(void *ctx, u64 pfn, u32 order, u64 gfp_flags
         row = (u32)id + 1;
     } else if (id == -EEXIST || id == -ENOMEM) {
         row = ROW_STACK_FULL;
-        count(C_STACK_FULL_EVENTS, 1);
+        n->n[C_STACK_FULL_EVENTS]++;
     } else {
         row = ROW_NO_STACK;
-        count(C_STACK_FAIL_EVENTS, 1);
+        n->n[C_STACK_FAIL_EVENTS]++;
     }
 
-    // Write the slot of every base page (bpf_loop: verified once, whatever the order); a
-    // slot still holding an owner means we missed that page's free (a path without
-    // mm_page_free): the callback takes it off its old stack.
-    u32 zero = 0;
-    struct walk *walk = walks.lookup(&zero);
-    if (!walk)
-        return 0;
-    walk->pfn = pfn;
-    walk->row = row;
-    walk->order = order;
-    walk->missed = 0;
-    if (pages == 1) {
-        alloc_slot(0, walk);
+    // Write the slot of every base page; a slot still holding an owner means we missed
+    // that page's free (a path without mm_page_free): take it off its old stack.
+    if (order == 0) {
+        u32 index = (u32)pfn;
+        u64 *slot = page_slots.lookup(&index);
+        if (slot) {
+            n->n[C_REALLOCATED_PAGES] += take_back_missed(*slot);
+            *slot = row;            // offset 0, order 0
+        }
     } else {
+        struct walk *walk = walks.lookup(&key);
+        if (!walk)
+            return 0;
+        walk->pfn = pfn;
+        walk->row = row;
+        walk->order = order;
+        walk->missed = 0;
         for (u32 i = 0; i < MAX_ORDER_PAGES; i++) {
             if (i >= pages)
                 break;
             alloc_slot(i, walk);
         }
+        n->n[C_REALLOCATED_PAGES] += walk->missed;
     }
-    if (walk->missed)
-        count(C_REALLOCATED_PAGES, walk->missed);
     add_to_row(row, pages, 1, order);
 
 #ifndef NO_OWNERS
     u32 head = (u32)pfn;
     struct owner *o = owners.lookup(&head);
     if (o) {
-        o->ts = bpf_ktime_get_ns();
+        // One clock read per jiffy and CPU: bpf_ktime_get_ns() cost 75 ns per allocation
+        // (a third of the owner record, in run_time_ns), bpf_jiffies64() is inlined.
+        // ts is then CLOCK_MONOTONIC up to one tick (1/HZ) early; page_owner's is exact.
+        u64 tick = bpf_jiffies64();
+        if (n->tick != tick) {
+            n->tick = tick;
+            n->tick_ns = bpf_ktime_get_ns();
+        }
+        o->ts = n->tick_ns;
         o->cgroup = bpf_get_current_cgroup_id();
         o->row = row;
         o->gfp = (u32)gfp_flags;
@@ -253,7 +294,7 @@ static __always_inline int on_alloc(void *ctx, u64 pfn, u32 order, u64 gfp_flags
         o->order = order;
         o->migratetype = migratetype;
     } else {
-        count(C_OWNER_DROPS, 1);
+        n->n[C_OWNER_DROPS]++;
     }
 #endif
     return 0;
@@ -261,17 +302,38 @@ static __always_inline int on_alloc(void *ctx, u64 pfn, u32 order, u64 gfp_flags
 
 static __always_inline int on_free(u64 pfn, u32 order)
 {
-    count(C_FREE_EVENTS, 1);
+    u32 key = PROG_FREE;
+    struct counter_set *n = counters.lookup(&key);
+    if (!n)
+        return 0;
+    n->n[C_FREE_EVENTS]++;
     if (order >= NR_ORDERS || pfn + (1ULL << order) > PFN_LIMIT) {
-        count(C_OUT_OF_RANGE_PAGES, order < 32 ? (1ULL << order) : 1);
+        n->n[C_OUT_OF_RANGE_PAGES] += order < 32 ? (1ULL << order) : 1;
         return 0;
     }
     u32 pages = 1U << order;
-    count(C_FREE_PAGES, pages);
-    // Per base page: each freed page goes back to the stack its own slot names. Runs of
-    // pages with the same row and order are subtracted with one atomic add.
-    u32 zero = 0;
-    struct walk *walk = walks.lookup(&zero);
+    n->n[C_FREE_PAGES] += pages;
+    // Per base page: each freed page goes back to the stack its own slot names.
+    if (order == 0) {
+        u32 index = (u32)pfn;
+        u64 *slot = page_slots.lookup(&index);
+        if (!slot)
+            return 0;
+        u64 value = *slot;
+        if (!value) {               // allocated after start without mm_page_alloc firing
+            n->n[C_UNTRACED_FREE_PAGES]++;
+            return 0;
+        }
+        *slot = 0;
+        if (SLOT_ROW(value) == ROW_PRESTART) {  // allocated before the tracker started
+            n->n[C_UNTRACKED_FREE_PAGES]++;
+            return 0;
+        }
+        add_to_row(SLOT_ROW(value), -1, SLOT_OFFSET(value) == 0 ? -1 : 0, SLOT_ORDER(value));
+        return 0;
+    }
+    // Runs of pages with the same row and order are subtracted with one add per field.
+    struct walk *walk = walks.lookup(&key);
     if (!walk)
         return 0;
     walk->pfn = pfn;
@@ -281,21 +343,15 @@ static __always_inline int on_free(u64 pfn, u32 order)
     walk->run_order = 0;
     walk->untracked = 0;
     walk->untraced = 0;
-    if (pages == 1) {
-        free_slot(0, walk);
-    } else {
-        for (u32 i = 0; i < MAX_ORDER_PAGES; i++) {
-            if (i >= pages)
-                break;
-            free_slot(i, walk);
-        }
+    for (u32 i = 0; i < MAX_ORDER_PAGES; i++) {
+        if (i >= pages)
+            break;
+        free_slot(i, walk);
     }
     if (walk->run_pages)
         add_to_row(walk->run_row, -walk->run_pages, -walk->run_heads, walk->run_order);
-    if (walk->untracked)
-        count(C_UNTRACKED_FREE_PAGES, walk->untracked);
-    if (walk->untraced)
-        count(C_UNTRACED_FREE_PAGES, walk->untraced);
+    n->n[C_UNTRACKED_FREE_PAGES] += walk->untracked;
+    n->n[C_UNTRACED_FREE_PAGES] += walk->untraced;
     return 0;
 }
 

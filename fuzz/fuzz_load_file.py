@@ -19,7 +19,9 @@ import atheris
 from _harness import scratch_file
 
 with atheris.instrument_imports(include=["pageowner_tui"]):
+    # The readers load_snapshot imports lazily, imported here so they are instrumented.
     from pageowner_tui.errors import UserError
+    from pageowner_tui.formats import input, json_export, page_owner, show_stacks  # noqa: F401
     from pageowner_tui.sources.file import load_snapshot
 
 

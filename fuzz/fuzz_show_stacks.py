@@ -2,7 +2,7 @@
 """atheris harness: formats/show_stacks.py on arbitrary text (all four variants).
 
 Checks, per input:
-- ``parse`` raises nothing but FormatError;
+- ``parse`` raises nothing but FormatError (and refuses any NUL byte);
 - the fast path agrees with the line-by-line parser (same entries, warnings and variant,
   or the same error message): the fast path is only allowed to be faster;
 - ``dumps`` of what was parsed parses back to the same entries, and for the counted
@@ -34,6 +34,12 @@ def _outcome(parse, text: str):
 
 def TestOneInput(data: bytes) -> None:
     text = data.decode("utf-8", "surrogateescape")
+    if "\x00" in text:  # refused by parse() before either path runs
+        try:
+            show_stacks.parse(text, "fuzz")
+        except FormatError:
+            return
+        raise AssertionError("a NUL byte was accepted")
     public = _outcome(show_stacks.parse, text)
     checked = _outcome(show_stacks._parse_checked, text)
     if public != checked:

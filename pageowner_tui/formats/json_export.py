@@ -23,7 +23,6 @@ derived from ``frames`` and recomputed on reading.
 from __future__ import annotations
 
 import datetime as _dt
-import gzip
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
@@ -31,11 +30,13 @@ from typing import Any, TextIO
 from pageowner_tui import __version__
 from pageowner_tui.errors import FormatError
 from pageowner_tui.model.snapshot import PAGE_SIZE, Snapshot, StackStat
+from pageowner_tui.formats.input import MAX_JSON_BYTES, open_input, read_limited
 from pageowner_tui.model.stack import intern_stack
 
 __all__ = ["SCHEMA", "VERSION", "snapshot_object", "write", "dumps", "parse_object", "read", "read_all"]
 
 SCHEMA = "pageowner-top/snapshot"
+MAX_TIME = 2.0**37  # seconds since 1970: year 6325; anything later is not a real capture
 VERSION = 1
 
 
@@ -153,6 +154,8 @@ def parse_object(obj: Any, path: str = "<json>", line: int | None = None) -> Sna
     if version < 1:
         raise check.fail("version", "1 or more", version)
     when = check.get(obj, "time", (int, float), "")
+    if not 0 <= when < MAX_TIME:  # also false for NaN
+        raise check.fail("time", f"seconds since 1970 (0 to {MAX_TIME:.0f})", when)
     stacks_in = check.get(obj, "stacks", list, "")
     stats = []
     for i, item in enumerate(stacks_in):
@@ -195,20 +198,13 @@ def parse_object(obj: Any, path: str = "<json>", line: int | None = None) -> Sna
 
 
 def _text(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise FormatError(path, None, "a readable file", exc.strerror) from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise FormatError(path, None, "a complete gzip file", str(exc)) from None
+    # Size-limited and streaming through gzip: a bomb or a 10 GB file costs no memory.
+    with open_input(path) as f:
+        data = read_limited(f, path, MAX_JSON_BYTES, "a JSON snapshot file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FormatError(path, None, "UTF-8 JSON text", f"byte {exc.start}: {data[exc.start:exc.start + 4]!r}") from None
+        raise FormatError(path, None, "UTF-8 JSON text", f"byte {exc.start}: {bytes(data[exc.start:exc.start + 4])!r}") from None
 
 
 def _objects(text: str, path: str) -> Iterable[tuple[Any, int]]:
@@ -218,10 +214,13 @@ def _objects(text: str, path: str) -> Iterable[tuple[Any, int]]:
         return
     except json.JSONDecodeError as exc:
         first_error = exc
+    except (RecursionError, ValueError) as exc:
+        raise FormatError(path, None, "JSON nested at most a few hundred levels, numbers of at most 4300 digits",
+                          type(exc).__name__) from None
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     try:
         json_lines = len(lines) >= 2 and isinstance(json.loads(lines[0][1]), dict)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError, ValueError):
         json_lines = False
     if not json_lines:  # one document, broken where the parser says
         raise FormatError(path, first_error.lineno, "JSON", first_error.msg)
@@ -230,6 +229,8 @@ def _objects(text: str, path: str) -> Iterable[tuple[Any, int]]:
             yield json.loads(line), n
         except json.JSONDecodeError as exc:
             raise FormatError(path, n, "one JSON object per line (JSON Lines)", exc.msg) from None
+        except (RecursionError, ValueError) as exc:
+            raise FormatError(path, n, "one JSON object per line (JSON Lines)", type(exc).__name__) from None
 
 
 def read_all(path: str) -> list[Snapshot]:

@@ -82,14 +82,14 @@ DEFAULT_PAGEBLOCK_ORDER = 9
 ProgressCallback = Callable[[int, int], "bool | None"]
 
 _HEADER_RE = re.compile(
-    r"Page allocated via order (?P<order>[0-9]+), mask (?P<mask>0x[0-9a-f]+)\((?P<gfp>[^()\n]*)\)"
-    r"(?:, pid (?P<pid>-?[0-9]+)(?: \((?P<pid_comm>[^\n]*)\))?)?"
-    r"(?:, tgid (?P<tgid>-?[0-9]+) \((?P<comm>[^\n]*)\))?"
-    r"(?:, ts (?P<ts>[0-9]+) ns)?"
-    r"(?:, free_ts (?P<free_ts>[0-9]+) ns)?"
+    r"Page allocated via order (?P<order>[0-9]{1,20}), mask (?P<mask>0x[0-9a-f]+)\((?P<gfp>[^()\n]*)\)"
+    r"(?:, pid (?P<pid>-?[0-9]{1,20})(?: \((?P<pid_comm>[^\n]*)\))?)?"
+    r"(?:, tgid (?P<tgid>-?[0-9]{1,20}) \((?P<comm>[^\n]*)\))?"
+    r"(?:, ts (?P<ts>[0-9]{1,20}) ns)?"
+    r"(?:, free_ts (?P<free_ts>[0-9]{1,20}) ns)?"
 )
 _PFN_RE = re.compile(
-    r"PFN (?P<pfn>0x[0-9a-f]+|[0-9]+) type (?P<mt>[^ \n]+) Block (?P<block>[0-9]+) "
+    r"PFN (?P<pfn>0x[0-9a-f]+|[0-9]{1,20}) type (?P<mt>[^ \n]+) Block (?P<block>[0-9]{1,20}) "
     r"type (?P<bt>[^ \n]+) Flags (?P<flags>0x[0-9a-f]+\([^\n]*\))"
 )
 _TRAILER_RE = re.compile(
@@ -179,9 +179,9 @@ def _header_expectation(line: str) -> str:
     if not line.startswith(HEADER_START):
         return _EXPECT_HEADER
     rest = line[len(HEADER_START):]
-    if not re.match(r"[0-9]+,", rest):
+    if not re.match(r"[0-9]{1,20},", rest):
         return "a decimal allocation order after 'Page allocated via order '"
-    if not re.match(r"[0-9]+, mask 0x[0-9a-f]+\([^()\n]*\)", rest):
+    if not re.match(r"[0-9]{1,20}, mask 0x[0-9a-f]+\([^()\n]*\)", rest):
         return "', mask 0x<hex>(<gfp flags>)' after the order"
     return "the header fields in the kernel's order: ', pid P, tgid T (COMM), ts N ns[, free_ts N ns]'"
 
@@ -294,8 +294,8 @@ def parse_record(block: str, path: str = "<string>", line: int = 1) -> PageRecor
 
 def _header_tail(dialect: PageOwnerDialect) -> tuple[str, str]:
     """(regex, sample text) for what follows a header's comm: ts and free_ts, per dialect."""
-    regex = (r", ts ([0-9]++) ns" if dialect.ts else "()") + (
-        r", free_ts ([0-9]++) ns" if dialect.free_ts else "()"
+    regex = (r", ts ([0-9]{1,20}+) ns" if dialect.ts else "()") + (
+        r", free_ts ([0-9]{1,20}+) ns" if dialect.free_ts else "()"
     )
     sample = (", ts 0 ns" if dialect.ts else "") + (", free_ts 0 ns" if dialect.free_ts else "")
     return regex, sample
@@ -306,7 +306,7 @@ def _header_tail(dialect: PageOwnerDialect) -> tuple[str, str]:
 # what lets the regex engine jump between records with a fast substring search.
 _RECORD_START = r"Page allocated via order (?<=\n\nPage allocated via order )"
 _RECORD_BODY = (
-    r" type ([^ \n]++) Block ([0-9]++) type ([^ \n]++) Flags (0x[0-9a-f]++\([^\n]*\))\n"
+    r" type ([^ \n]++) Block ([0-9]{1,20}+) type ([^ \n]++) Flags (0x[0-9a-f]++\([^\n]*\))\n"
     r"((?: [^\n]*+\n)++)((?:[^ \n][^\n]*+\n)*+)\n"
 )
 
@@ -316,7 +316,7 @@ def _record_regex(dialect: PageOwnerDialect) -> re.Pattern[str]:
     """Groups: header rest (no ts), ts, free_ts, pfn, type, block, block type, flags, frames,
     trailer lines."""
     tail, _ = _header_tail(dialect)
-    pfn = r"(0x[0-9a-f]++)" if dialect.pfn_hex else r"([0-9]++)"
+    pfn = r"(0x[0-9a-f]++)" if dialect.pfn_hex else r"([0-9]{1,20}+)"
     return re.compile(_RECORD_START + r"([^\n]*)" + tail + r"\nPFN " + pfn + _RECORD_BODY)
 
 
@@ -324,12 +324,12 @@ def _record_regex(dialect: PageOwnerDialect) -> re.Pattern[str]:
 def _count_regex(dialect: PageOwnerDialect) -> re.Pattern[str]:
     """What aggregation needs, nothing per page: header rest (no ts), page type, frames,
     trailer lines.  Checks the per-page fields all the same."""
-    ts = r", ts [0-9]++ ns" if dialect.ts else ""
-    free = r", free_ts [0-9]++ ns" if dialect.free_ts else ""
-    pfn = r"0x[0-9a-f]++" if dialect.pfn_hex else r"[0-9]++"
+    ts = r", ts [0-9]{1,20}+ ns" if dialect.ts else ""
+    free = r", free_ts [0-9]{1,20}+ ns" if dialect.free_ts else ""
+    pfn = r"0x[0-9a-f]++" if dialect.pfn_hex else r"[0-9]{1,20}+"
     return re.compile(
         _RECORD_START + r"([^\n]*)" + ts + free + r"\nPFN " + pfn
-        + r" type ([^ \n]++) Block [0-9]++ type [^ \n]++ Flags 0x[0-9a-f]++\([^\n]*\)\n"
+        + r" type ([^ \n]++) Block [0-9]{1,20}+ type [^ \n]++ Flags 0x[0-9a-f]++\([^\n]*\)\n"
         r"((?: [^\n]*+\n)++)((?:[^ \n][^\n]*+\n)*+)\n"
     )
 
@@ -426,11 +426,31 @@ class _Chunks:
                     )
                 pending = buf
                 continue
+            # A run of empty lines is cut at its first one, as a whole-file read splits it,
+            # so an error in it names the same line whatever the chunk boundaries.
+            while cut > 0 and buf[cut - 1 : cut] in ("\n", b"\n"):
+                cut -= 1
             cut += 2
             pending = buf[cut:]
             text = buf[:cut] if isinstance(buf, str) else str(
                 memoryview(buf)[:cut], "utf-8", "surrogateescape"
             )
+            nul = text.find("\x00")
+            if nul >= 0:  # %s stops at NUL: no page_owner text holds one
+                # Errors are reported in file order: the records before the NUL's record,
+                # then that record up to the NUL, then the NUL.
+                at = text.rfind("\n\n", 0, nul)
+                while at > 0 and text[at - 1] == "\n":
+                    at -= 1
+                before = at + 2 if at >= 0 else 0
+                if before:
+                    self.chunks += 1
+                    yield "\n\n" + text[:before]
+                _parse_lines(text[before:nul].split("\n"), self.path, self.line, partial=True)
+                raise FormatError(
+                    self.path, self.line + text.count("\n", before, nul),
+                    "text (page_owner never prints a NUL byte)", "a NUL byte",
+                )
             self._report()
             self.chunks += 1
             yield "\n\n" + text
@@ -746,7 +766,10 @@ def read_snapshot(
                 counts[key] = counts.get(key, 0) + n
             chunks.line += lines
         chunks.finish(warnings)
-        assert vocab is not None
+        if vocab is None:  # finish() only warned: the one record there is was cut short
+            raise TruncatedError(
+                path, 1, "at least one complete record (an empty line after it)", "only a record cut short"
+            )
         return _snapshot_from_counts(counts, vocab, meta=meta, **kwargs)
 
 

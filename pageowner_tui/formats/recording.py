@@ -169,8 +169,29 @@ def encode_counts(
     return zlib.compress(header + b"".join(data for _, data in columns), ZLIB_LEVEL)
 
 
-def decode_counts(blob: bytes) -> tuple[list[int], list[int], list[int], list[int]]:
-    raw = zlib.decompress(blob)
+# SQLite errors, a damaged file's invalid UTF-8 in its schema or an error message (sqlite3
+# raises UnicodeDecodeError) and SQLITE_NOMEM, which SQLite returns for records claiming
+# absurd sizes (sqlite3 raises MemoryError): all mean a damaged recording.
+_DB_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError, MemoryError)
+_INT64 = 1 << 63
+_MAX_COUNT = 1 << 62  # per stack: a change between frames (zigzag-coded) still fits 64 bits
+MAX_TIME = 2.0**37  # seconds since 1970 (year 6325): a later frame time is not a real one
+
+
+def _inflate(blob: bytes, limit: int, what: str) -> bytes:
+    """zlib data that may expand to at most ``limit`` bytes (a hostile file can make a
+    few KB expand to gigabytes); ValueError beyond that or when the stream is cut short."""
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(blob, limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"{what} expands beyond {limit} bytes")
+    if not inflater.eof:
+        raise ValueError(f"{what} is cut short")
+    return raw
+
+
+def decode_counts(blob: bytes, max_size: int = 1 << 30) -> tuple[list[int], list[int], list[int], list[int]]:
+    raw = _inflate(blob, max_size, "counts blob")
     n_set, n_removed, *widths = _HEADER.unpack_from(raw, 0)
     if any(w not in _TYPECODES for w in widths):
         raise ValueError(f"counts blob has column widths {widths}")
@@ -371,10 +392,18 @@ class RecordingWriter:
                 # instance behind the same source) gets a new row, text stored again.
                 row = len(handles) + len(new_stacks) + 1
                 new_ids[stack_id] = row
-                new_stacks.append((row, stat_.stack.text, stat_.handle))
+                new_stacks.append((row, _storable(stat_.stack.text), stat_.handle))
+            if not (0 <= stat_.pages < _MAX_COUNT and 0 <= stat_.allocations < _MAX_COUNT):
+                raise UserError(
+                    f"{self.path}: a stack with {stat_.pages} pages cannot be recorded (counts are "
+                    "0 to 2^62 so their changes and sums fit 64 bits); the input holds counts no kernel reports"
+                )
             current[row] = (stat_.pages, stat_.allocations)
             if stat_.breakdowns:
                 breakdowns_now[row] = stat_.breakdowns
+        if sum(p for p, _ in current.values()) >= _INT64:
+            raise UserError(f"{self.path}: the snapshot's pages add up to more than 64 bits; "
+                            "the input holds counts no kernel reports")
 
         seq = self._seq
         keyframe = (
@@ -559,7 +588,7 @@ class Recording:
             db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return db
-        except sqlite3.DatabaseError as exc:
+        except _DB_ERRORS as exc:
             first_error = exc
         # SQLite refuses a file shorter than its header says (cut short by a full disk or
         # an interrupted copy).  writable_schema makes it read the pages that are there;
@@ -568,7 +597,7 @@ class Recording:
             db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             db.execute("PRAGMA writable_schema=ON")
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError:
+        except _DB_ERRORS:
             raise FormatError(
                 self.path, None, "a readable recording", f"SQLite error: {first_error}"
             ) from None
@@ -578,11 +607,13 @@ class Recording:
     def _read_meta(self) -> dict[str, str]:
         try:
             rows = self._db.execute("SELECT key, value FROM meta").fetchall()
-        except sqlite3.DatabaseError as exc:
+        except _DB_ERRORS as exc:
             raise FormatError(
                 self.path, None, "a recording's metadata table", f"SQLite error: {exc}"
             ) from None
         meta = dict(rows)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+            raise FormatError(self.path, None, "a metadata table of text keys and values", "other values")
         try:
             version = int(meta.get("schema_version", ""))
         except ValueError:
@@ -607,9 +638,12 @@ class Recording:
                 if row_id != len(self._stacks) + 1:
                     self.warnings.append(f"{self.path}: stack {len(self._stacks) + 1} is missing")
                     break
+                if not isinstance(text, str) or not (handle is None or type(handle) is int):
+                    self.warnings.append(f"{self.path}: stack {row_id} is not text and a handle")
+                    break
                 self._stacks.append(intern_stack_text(text))
                 self._handles.append(handle)
-        except sqlite3.DatabaseError as exc:
+        except _DB_ERRORS as exc:
             self.warnings.append(
                 f"{self.path}: stack table damaged after {len(self._stacks)} stacks ({exc})"
             )
@@ -626,7 +660,9 @@ class Recording:
             )
             for seq, when, key, known, total, n, counts, breakdowns, extra, crc in cursor:
                 expected = len(self.frames)
-                if seq != expected:
+                if not _frame_columns_ok(when, key, known, total, n, counts, breakdowns, extra, crc):
+                    problem = f"frame {expected} has a column of the wrong type or an impossible time"
+                elif seq != expected:
                     problem = f"frame {expected} is missing"
                 elif key != seq and not (self.frames and key == self.frames[-1].key):
                     problem = f"frame {seq} refers to keyframe {key}, which does not precede it"
@@ -640,7 +676,7 @@ class Recording:
                     break
                 self.frames.append(FrameInfo(seq, when, key, known, total, n))
                 added += 1
-        except sqlite3.DatabaseError as exc:
+        except _DB_ERRORS as exc:
             problem = f"frame {len(self.frames)} is unreadable ({exc})"
         if problem:
             self.warnings.append(
@@ -724,7 +760,7 @@ class Recording:
             row = self._db.execute(
                 "SELECT counts, breakdowns, extra FROM frames WHERE seq = ?", (seq,)
             ).fetchone()
-        except sqlite3.DatabaseError as exc:
+        except _DB_ERRORS as exc:
             raise FormatError(self.path, None, f"frame {seq} readable", f"SQLite error: {exc}") from None
         if row is None:
             raise FormatError(self.path, None, f"frame {seq}", "nothing")
@@ -732,17 +768,24 @@ class Recording:
 
     def _decode(self, seq: int) -> tuple[list[int], list[int], list[int], list[int], dict, dict | None]:
         counts, breakdowns, extra = self._row(seq)
+        known = self.frames[seq].stacks_known if seq < len(self.frames) else len(self._stacks)
         try:
-            ids, pages, allocs, removed = decode_counts(counts)
-            changed_breakdowns = json.loads(zlib.decompress(breakdowns)) if breakdowns else {}
-            extra_obj = json.loads(extra) if extra is not None else None
-        except (zlib.error, ValueError, struct.error) as exc:
+            # Columns of at most 8 bytes per entry; entries (set or removed) at most the stacks.
+            ids, pages, allocs, removed = decode_counts(counts, _HEADER.size + 32 * (known + 1))
+            changed_breakdowns = (
+                _checked_breakdowns(json.loads(_inflate(breakdowns, (64 << 10) * (known + 16), "breakdowns")))
+                if breakdowns else {}
+            )
+            extra_obj = _checked_extra(json.loads(extra)) if extra is not None else None
+        except (zlib.error, ValueError, struct.error, RecursionError) as exc:
             raise FormatError(self.path, None, f"frame {seq} decodable", str(exc)) from None
         return ids, pages, allocs, removed, changed_breakdowns, extra_obj
 
     def _stat(self, row: int, pages: int, allocations: int, breakdowns: Mapping) -> StackStat:
         if not 1 <= row <= len(self._stacks):
             raise FormatError(self.path, None, f"stack ids 1..{len(self._stacks)}", str(row))
+        if pages < 0 or allocations < 0:
+            raise FormatError(self.path, None, "page and allocation counts of 0 or more", f"{pages}, {allocations}")
         return StackStat(
             stack=self._stacks[row - 1],
             pages=pages,
@@ -770,6 +813,9 @@ class Recording:
             if old is None:
                 by_row[row] = self._stat(row, pages[i], allocs[i], _frozen(b) if b else _EMPTY)
             else:
+                if old.pages + pages[i] < 0 or old.allocations + allocs[i] < 0:
+                    raise FormatError(self.path, None, f"frame {seq}: counts of 0 or more",
+                                      f"{old.pages + pages[i]} pages")
                 by_row[row] = StackStat(
                     stack=old.stack,
                     pages=old.pages + pages[i],
@@ -794,9 +840,9 @@ class Recording:
         stacks = {stat_.stack.id: stat_ for stat_ in state.by_row.values()}
         return Snapshot(
             time=info.time,
-            source=extra.get("source", self.meta.get("source", "")),
+            source=str(extra.get("source", self.meta.get("source", ""))),
             stacks=MappingProxyType(stacks),
-            kernel=extra.get("kernel", self.meta.get("kernel", "")),
+            kernel=str(extra.get("kernel", self.meta.get("kernel", ""))),
             counters=MappingProxyType(dict(extra.get("counters", {}))),
             meta=MappingProxyType(dict(extra.get("meta", {}))),
         )
@@ -820,3 +866,60 @@ def _uri_path(path: str) -> str:
     from urllib.parse import quote
 
     return quote(os.path.abspath(path))
+
+
+def _frame_columns_ok(when, key, known, total, n, counts, breakdowns, extra, crc) -> bool:
+    """A frame row's columns have the types the writer stores (SQLite stores any value in
+    any column of a hand-made file) and a time that every view can print."""
+    return (
+        type(when) in (int, float) and 0 <= when < MAX_TIME
+        and all(type(v) is int for v in (key, known, total, n, crc))
+        and type(counts) is bytes
+        and (breakdowns is None or type(breakdowns) is bytes)
+        and (extra is None or type(extra) is str)
+    )
+
+
+def _checked_breakdowns(obj: object) -> dict:
+    """``{row: {breakdown: {key: pages}}}`` as the writer stores it."""
+    if not isinstance(obj, dict):
+        raise ValueError("breakdowns are not an object")
+    out = {}
+    for row, breakdowns in obj.items():
+        if not (row.isascii() and row.isdigit() and isinstance(breakdowns, dict)):
+            raise ValueError(f"breakdowns of row {row!r} are not an object")
+        out[row] = {}
+        for name, values in breakdowns.items():
+            if not isinstance(values, dict) or not all(type(v) is int for v in values.values()):
+                raise ValueError(f"breakdown {name!r} of row {row} is not counts")
+            out[row][name] = values
+    return out
+
+
+def _checked_extra(obj: object) -> dict:
+    """A frame's facts (source, kernel, counters, meta) as the writer stores them."""
+    if not isinstance(obj, dict):
+        raise ValueError("frame facts are not an object")
+    out: dict = {}
+    for name in ("source", "kernel"):
+        if name in obj:
+            if not isinstance(obj[name], str):
+                raise ValueError(f"frame {name} is not text")
+            out[name] = obj[name]
+    counters, meta = obj.get("counters", {}), obj.get("meta", {})
+    if not isinstance(counters, dict) or not all(type(v) is int for v in counters.values()):
+        raise ValueError("frame counters are not counts")
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError("frame meta is not text")
+    out["counters"], out["meta"] = counters, meta
+    return out
+
+
+def _storable(text: str) -> str:
+    """Text SQLite can hold: bytes that were not UTF-8 (kept as surrogates when read) are
+    written as ``\\xNN``; SQLite's TEXT is UTF-8 and sqlite3 refuses surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text

@@ -13,8 +13,11 @@ expression (case-insensitive); otherwise a case-insensitive substring.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
+from itertools import compress, repeat
+from operator import add, attrgetter, mul, sub
 
 from pageowner_tui.model.delta import SnapshotDelta
 from pageowner_tui.model.snapshot import Breakdown, Snapshot, StackStat
@@ -22,10 +25,12 @@ from pageowner_tui.model.snapshot import Breakdown, Snapshot, StackStat
 __all__ = [
     "FilterError",
     "Query",
+    "Ranking",
     "Row",
     "SORT_KEYS",
     "StackFilter",
     "rank",
+    "rank_lazily",
     "row_of",
     "view",
 ]
@@ -311,27 +316,13 @@ def rank(
     ``keep`` is a stack id kept even when the threshold or filter would drop it (the TUI's
     followed stack); it is sorted into place like any other.
     """
-    threshold = query.threshold
-    flt = query.filter
     stacks = snapshot.stacks
-    if flt and len(flt._memo) > 4 * len(stacks) + 10_000:
-        flt._memo.clear()  # stacks come and go on a live source: keep the memo bounded
-    if threshold <= 0 and not flt:
-        ids = list(stacks)
-    else:
-        ids = [
-            stack_id
-            for stack_id, stat in stacks.items()
-            if (stat.pages >= threshold and (not flt or _memo_matches(flt, stat))) or stack_id == keep
-        ]
+    ids = _candidates(stacks, query, keep)
     _, natural_desc = SORT_KEYS[query.sort]
     descending = natural_desc != query.reverse
-    composite = _integer_keys(query.sort, snapshot, previous, baseline, descending)
-    if composite is not None:
-        # One integer per stack holding the key and, below it, the id (16 hex digits = 64
-        # bits): a single sort keyed by the dict's built-in __getitem__ gives the key order
-        # with ties broken by id, with no Python call per key and no sort of the ids first.
-        _sort_in_slices(ids, composite.__getitem__)
+    keys = _integer_keys(query.sort, ids, stacks, previous, baseline, descending)
+    if keys is not None:
+        _sort_by_keys(ids, keys)
     else:
         ids.sort()  # ties broken by stack id, as in ``order``
         ids.sort(key=_id_key(query.sort, snapshot, previous, baseline), reverse=descending)
@@ -340,49 +331,252 @@ def rank(
     return ids
 
 
-_ID_SPAN = 1 << 64  # Stack ids are 8-byte blake2b digests in hex
-_SLICE = 16384
+def _candidates(stacks: Mapping[str, StackStat], query: Query, keep: str | None) -> list[str]:
+    """Ids that pass the threshold and filter (and ``keep``), in the snapshot's order."""
+    threshold = query.threshold
+    flt = query.filter
+    if flt and len(flt._memo) > 4 * len(stacks) + 10_000:
+        flt._memo.clear()  # stacks come and go on a live source: keep the memo bounded
+    if threshold <= 0 and not flt:
+        return list(stacks)
+    return [
+        stack_id
+        for stack_id, stat in stacks.items()
+        if (stat.pages >= threshold and (not flt or _memo_matches(flt, stat))) or stack_id == keep
+    ]
 
 
-def _sort_in_slices(ids: list[str], key: Callable[[str], int]) -> None:
-    """``ids.sort(key=key)`` (keys unique), done so no single call holds the GIL long.
+_ID_SPAN = 1 << 64  # Stack.id_number is an 8-byte blake2b digest
+_PAGES = attrgetter("pages")
+_ALLOCATIONS = attrgetter("allocations")
+_ID_NUMBER = attrgetter("stack.id_number")
+_INTEGER_SORT_KEYS = frozenset({"pages", "percent", "allocations", "delta", "baseline"})
 
-    One sort of 100k ids is one C call of tens of milliseconds during which a UI thread
-    cannot run; sorting slices, then letting timsort merge the sorted runs, does the same
-    work in pieces of a few milliseconds each."""
-    if len(ids) <= 2 * _SLICE:
-        ids.sort(key=key)
-        return
-    runs = [sorted(ids[start : start + _SLICE], key=key) for start in range(0, len(ids), _SLICE)]
-    ids[:] = [stack_id for run in runs for stack_id in run]
-    ids.sort(key=key)  # finds the runs and merges them
+
+class _Absent:
+    """Stands in for a stack missing from the other snapshot of a delta: it had 0 pages."""
+
+    __slots__ = ()
+    pages = 0
+
+
+_ABSENT = _Absent()
+
+
+def _integer_values(
+    name: str,
+    ids: list[str],
+    stacks: Mapping[str, StackStat],
+    previous: Snapshot | None,
+    baseline: Snapshot | None,
+) -> Iterator[int] | None:
+    """For the integer SORT_KEYS: the key of each stack of ``ids``, in that order, as an
+    iterator built of chained ``map``s over C functions (attrgetter, operator.sub), read in
+    the snapshot's own order: a Python-level loop, or stack-by-stack look-ups in another
+    order, costs several times more at 100k stacks (bench/tui_refresh).  None for the
+    other keys."""
+    if name not in _INTEGER_SORT_KEYS:
+        return None
+    stats = _stats_of(ids, stacks)
+    if name in ("pages", "percent"):
+        return map(_PAGES, stats)
+    if name == "allocations":
+        return map(_ALLOCATIONS, stats)
+    other = baseline if name == "baseline" else previous
+    if other is None:
+        return repeat(0, len(ids))  # every change is 0
+    before = map(_PAGES, map(other.stacks.get, ids, repeat(_ABSENT)))
+    return map(sub, map(_PAGES, stats), before)
+
+
+def _stats_of(ids: list[str], stacks: Mapping[str, StackStat]) -> Iterable[StackStat]:
+    # ``ids`` keeps the snapshot's order (rank filters it with a comprehension over it), so
+    # the same length means the same ids: read the stats in place, without look-ups.
+    return stacks.values() if len(ids) == len(stacks) else list(map(stacks.__getitem__, ids))
 
 
 def _integer_keys(
     name: str,
-    snapshot: Snapshot,
+    ids: list[str],
+    stacks: Mapping[str, StackStat],
     previous: Snapshot | None,
     baseline: Snapshot | None,
     descending: bool,
-) -> dict[str, int] | None:
-    """For the integer SORT_KEYS: stack id -> key * 2**64 + id, the key negated when
-    descending, so ascending order of these is the view's order.  None for other keys."""
-    stacks = snapshot.stacks
+) -> list[int] | None:
+    """For the integer SORT_KEYS: per stack of ``ids`` (in that order) its key * 2**64 +
+    its id's number, the key negated when descending, so that ascending order of these is
+    the view's order, ties broken by id.  None for the other keys."""
+    values = _integer_values(name, ids, stacks, previous, baseline)
+    if values is None:
+        return None
     sign = -_ID_SPAN if descending else _ID_SPAN
-    if name in ("pages", "percent"):
-        return {i: sign * stat.pages + int(i, 16) for i, stat in stacks.items()}
-    if name == "allocations":
-        return {i: sign * stat.allocations + int(i, 16) for i, stat in stacks.items()}
-    if name in ("delta", "baseline"):
-        other = baseline if name == "baseline" else previous
-        if other is None:
-            return {i: int(i, 16) for i in stacks}
-        old = other.stacks
-        return {
-            i: sign * (stat.pages - (o.pages if (o := old.get(i)) is not None else 0)) + int(i, 16)
-            for i, stat in stacks.items()
-        }
-    return None
+    return list(map(add, map(mul, values, repeat(sign)), map(_ID_NUMBER, _stats_of(ids, stacks))))
+
+
+def _sort_by_keys(ids: list[str], keys: list[int]) -> None:
+    """Sort ``ids`` by ``keys`` (keys[n] belongs to ids[n]; all distinct).
+
+    list.sort computes every key once, left to right, before it sorts, so handing it the
+    precomputed keys in order pairs each id with its own key: one C call per stack and no
+    100k-entry dict to build and probe."""
+    handed_out = iter(keys)
+    ids.sort(key=partial(next, handed_out))
+    if next(handed_out, None) is not None:  # pragma: no cover - not CPython's list.sort
+        raise RuntimeError("list.sort did not ask for every key once")
+
+
+class Ranking(Sequence[str]):
+    """Stack ids in view order, of which only the first ``len(head)`` are sorted until a
+    reader asks for one further down (then all are, once, by ``rank``).
+
+    A live view shows the top of 100k stacks, records the top ``TOP`` in its history and
+    almost never looks further: sorting only those is what keeps a tick within its budget
+    (bench/tui_refresh).  Reading past the head, ``index`` of a stack not in it, iterating
+    or comparing gives exactly what ``rank`` gives; ``complete`` says whether that happened.
+    """
+
+    __slots__ = ("_head", "_length", "_complete", "_full", "_may_contain")
+
+    def __init__(
+        self,
+        head: list[str],
+        length: int,
+        complete: Callable[[], list[str]],
+        may_contain: Callable[[str], bool] | None = None,
+    ) -> None:
+        self._head = head
+        self._length = length
+        self._complete: Callable[[], list[str]] | None = complete
+        self._full: list[str] | None = None
+        # A cheap "certainly not ranked" test, so that looking up a stack that went away
+        # does not sort everything; None when only the full ranking can tell.
+        self._may_contain = may_contain
+
+    @property
+    def head(self) -> list[str]:
+        return self._head
+
+    @property
+    def complete(self) -> bool:
+        return self._full is not None
+
+    def full(self) -> list[str]:
+        """Every id in order (sorted now if not yet)."""
+        full = self._full
+        if full is None:
+            complete = self._complete
+            assert complete is not None
+            full = complete()
+            if len(full) != self._length or full[: len(self._head)] != self._head:  # pragma: no cover
+                raise RuntimeError("ranking head disagrees with the full ranking")
+            self._full, self._complete = full, None
+        return full
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index):  # type: ignore[override]
+        head = self._head
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._length)
+            if step == 1 and stop <= len(head):
+                return head[start:stop]
+            return self.full()[index]
+        if index < 0:
+            index += self._length
+        if 0 <= index < len(head):
+            return head[index]
+        return self.full()[index]
+
+    def index(self, value: str, start: int = 0, stop: int | None = None) -> int:
+        if start == 0 and stop is None:
+            if self._full is None:
+                try:
+                    return self._head.index(value)
+                except ValueError:
+                    if self._may_contain is not None and not self._may_contain(value):
+                        raise ValueError(f"{value!r} is not ranked") from None
+            return self.full().index(value)
+        return self.full().index(value, start, self._length if stop is None else stop)
+
+    def __contains__(self, value: object) -> bool:
+        if value in self._head:
+            return True
+        if self._may_contain is not None and isinstance(value, str) and not self._may_contain(value):
+            return False
+        return value in self.full()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._head if len(self._head) == self._length else self.full())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Ranking):
+            other = other.full()
+        if isinstance(other, list):
+            return self.full() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Ranking({len(self._head)} of {self._length} sorted{', complete' if self.complete else ''})"
+
+
+_SAMPLE = 2048  # values sampled to place the head's cut-off
+
+
+def rank_lazily(
+    snapshot: Snapshot,
+    query: Query = Query(),
+    *,
+    previous: Snapshot | None = None,
+    baseline: Snapshot | None = None,
+    keep: str | None = None,
+    head: int = 5000,
+) -> Sequence[str]:
+    """``rank``, with at least the first ``head`` ids sorted now and the rest when read.
+
+    For the integer sort keys, the ids whose key is at or beyond a cut-off (placed from a
+    sorted sample of the keys so that about 1.25 * ``head`` pass) are exactly the first of
+    the full order, since it sorts by key first; only they are sorted here, by (key, id)
+    as ``rank`` does.  Everything else, and a cut-off that lets too few through, is
+    ``rank`` itself, so the result is always ``rank``'s."""
+    stacks = snapshot.stacks
+    ids = _candidates(stacks, query, keep)
+    length = len(ids) if query.limit is None else min(len(ids), query.limit)
+
+    def complete() -> list[str]:
+        return rank(snapshot, query, previous=previous, baseline=baseline, keep=keep)
+
+    if len(ids) <= 4 * head or length <= head:
+        return complete()
+    values_iter = _integer_values(query.sort, ids, stacks, previous, baseline)
+    if values_iter is None:
+        return complete()
+    values = list(values_iter)
+    _, natural_desc = SORT_KEYS[query.sort]
+    descending = natural_desc != query.reverse
+    sample = sorted(values[:: max(1, len(values) // _SAMPLE)])
+    wanted = min(len(sample), max(1, -(-len(sample) * head * 5 // (4 * len(values)))))
+    if descending:
+        cut = sample[-wanted]
+        passing = list(map(cut.__le__, values))
+    else:
+        cut = sample[wanted - 1]
+        passing = list(map(cut.__ge__, values))
+    top = list(compress(ids, passing))
+    if len(top) < head or len(top) >= len(ids) // 2:
+        return complete()  # a sample that misled, or keys too equal for a cut-off to help
+    # The head's keys as in _integer_keys, picked out of the values already read (in the
+    # snapshot's order, like everything else here) rather than looked up again.
+    top_stats = compress(_stats_of(ids, stacks), passing)
+    sign = -_ID_SPAN if descending else _ID_SPAN
+    keys = list(map(add, map(mul, compress(values, passing), repeat(sign)), map(_ID_NUMBER, top_stats)))
+    _sort_by_keys(top, keys)
+    if length <= len(top):
+        return top[:length]
+    unfiltered = query.threshold <= 0 and not query.filter
+    return Ranking(top, length, complete, stacks.__contains__ if unfiltered else None)
 
 
 def row_of(

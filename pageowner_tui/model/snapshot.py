@@ -9,16 +9,19 @@ once built, so a snapshot can be handed between threads freely.
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
+from operator import attrgetter
 from types import MappingProxyType
 
 from pageowner_tui.model.stack import Stack
 
-__all__ = ["Breakdown", "Counters", "PageRecord", "Snapshot", "StackStat", "PAGE_SIZE"]
+__all__ = ["Breakdown", "Breakdowns", "Counters", "PageRecord", "Snapshot", "StackStat", "PAGE_SIZE"]
 
 PAGE_SIZE = 4096
+_PAGES = attrgetter("pages")
 
 _EMPTY: Mapping = MappingProxyType({})
 
@@ -61,15 +64,109 @@ class Counters:
     BPF_MISSED_EVENTS = "bpf_missed_events"  # tracepoint hits our programs did not run for
 
 
+class Breakdowns(Mapping[str, Mapping[str, int]]):
+    """A stack's breakdowns (name -> key -> base pages), immutable, in one flat tuple.
+
+    A live view keeps two snapshots of up to 100k stacks, and sources give most stacks one
+    or two small breakdowns (eBPF: pages by order; page_owner files: by comm, pid, ...).
+    As a dict of dicts that is ~550 bytes per stack per snapshot, most of a 100k-stack
+    view's memory; as ``(name, n, key, pages, ..., name, n, ...)`` it is ~150
+    (bench/model_memory).  Readers get the same Mapping interface a dict of dicts gave:
+    each inner mapping is built (read-only) when asked for, which only the detail pane,
+    filters on comm/pid and exporters do, a handful of times per stack at most.
+    """
+
+    __slots__ = ("_flat",)
+
+    _flat: tuple
+
+    def __init__(self, breakdowns: Mapping[str, Mapping[str, int]] | None = None) -> None:
+        flat: tuple = ()
+        for name, values in (breakdowns or _EMPTY).items():
+            if len(values) == 1:  # most breakdowns of most stacks: no iterator chain
+                ((key, pages),) = values.items()
+                flat += (name, 1, key, pages)
+            else:
+                flat += (name, len(values), *chain.from_iterable(values.items()))
+        object.__setattr__(self, "_flat", flat)
+
+    @classmethod
+    def of(cls, breakdowns: Mapping[str, Mapping[str, int]] | None) -> "Breakdowns":
+        """``breakdowns`` as Breakdowns: itself when it already is one, the shared empty
+        one when empty."""
+        if breakdowns.__class__ is cls:
+            return breakdowns  # type: ignore[return-value]
+        return cls(breakdowns) if breakdowns else NO_BREAKDOWNS
+
+    def _spans(self) -> Iterator[tuple[str, int, int]]:
+        """(name, start, end) of each breakdown's key/pages pairs in the flat tuple."""
+        flat = self._flat
+        position = 0
+        while position < len(flat):
+            start = position + 2
+            end = start + 2 * flat[position + 1]
+            yield flat[position], start, end
+            position = end
+
+    def __getitem__(self, name: str) -> Mapping[str, int]:
+        flat = self._flat
+        for found, start, end in self._spans():
+            if found == name:
+                return MappingProxyType(dict(zip(flat[start:end:2], flat[start + 1 : end : 2])))
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _, _ in self._spans())
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._spans())
+
+    def __bool__(self) -> bool:
+        return bool(self._flat)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is Breakdowns and other._flat == self._flat:
+            return True  # the common case (an unchanged stack between two ticks): no dicts
+        return Mapping.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]  # equal to dicts, which are unhashable
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Breakdowns is immutable")
+
+    def plain(self) -> dict[str, dict[str, int]]:
+        """A dict of dicts with the same content (for writers and copies)."""
+        return {name: dict(values) for name, values in self.items()}
+
+    def __reduce__(self) -> tuple:
+        return (Breakdowns, (self.plain(),))
+
+    def __repr__(self) -> str:
+        return f"Breakdowns({self.plain()!r})"
+
+
+NO_BREAKDOWNS = Breakdowns()
+
+
 @dataclass(frozen=True, slots=True)
 class StackStat:
-    """One stack's numbers in one snapshot."""
+    """One stack's numbers in one snapshot.
+
+    ``breakdowns`` may be given as any mapping of mappings (a dict of dicts, as sources
+    build them); it is stored as ``Breakdowns``, which compares equal to that dict.
+    """
 
     stack: Stack
     pages: int  # base pages currently owned
     allocations: int = 0  # allocation records seen (0 = the source cannot tell)
     handle: int | None = None  # stack depot handle (debugfs 6.19+)
-    breakdowns: Mapping[str, Mapping[str, int]] = field(default_factory=lambda: _EMPTY)
+    breakdowns: Mapping[str, Mapping[str, int]] = field(default_factory=lambda: NO_BREAKDOWNS)
+
+    def __post_init__(self) -> None:
+        # Inline rather than Breakdowns.of: sources build 100k of these per tick.
+        breakdowns = self.breakdowns
+        if breakdowns.__class__ is not Breakdowns:
+            object.__setattr__(self, "breakdowns", Breakdowns(breakdowns) if breakdowns else NO_BREAKDOWNS)
 
     @property
     def id(self) -> str:
@@ -174,7 +271,7 @@ class Snapshot:
 
     @cached_property
     def total_pages(self) -> int:
-        return sum(stat.pages for stat in self.stacks.values())
+        return sum(map(_PAGES, self.stacks.values()))  # C-level: ~3x a generator at 100k
 
     @property
     def total_bytes(self) -> int:
@@ -203,5 +300,5 @@ def merge_stats(a: StackStat, b: StackStat) -> StackStat:
         pages=a.pages + b.pages,
         allocations=a.allocations + b.allocations,
         handle=a.handle if a.handle is not None else b.handle,
-        breakdowns=breakdowns or _EMPTY,
+        breakdowns=breakdowns,
     )

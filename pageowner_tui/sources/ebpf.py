@@ -5,11 +5,12 @@ keeps, in the kernel:
 
 - a per-base-page slot array indexed by PFN (stack row, offset in its allocation, order),
   mmapped here: 8 bytes per 4 KiB page, sized from the machine's PFN span;
-- per-stack live base pages, live allocations and pages by order (one small mmapped
-  array: a refresh reads only this);
+- per-stack live allocations and live base pages by order (one small mmapped array: a
+  refresh reads only this, and finds the live rows with a C-speed search for non-zero
+  bytes, so its cost follows the live stacks rather than the table size);
 - page_owner-like owner records in an mmapable array indexed by head PFN (pid, tgid,
   comm, gfp, migratetype, ts, cgroup), read only for PFN ranges and exports;
-- gap counters (per CPU).
+- gap counters (per CPU, one set per program, summed here).
 
 Why an array indexed by PFN and not a hash keyed by head PFN (memleak's shape):
 ``mm_page_free`` reports the order of the free call, not of the allocation.  Split pages
@@ -33,6 +34,37 @@ per page); the hash was 128 bytes per entry (32 MiB for 262,144 live allocations
 could fill up).  Neither array can fill or drop.  ``EbpfConfig(owner_records=False)``
 leaves the owner array out (counts, orders and PFNs only).  Being mmapable, both arrays give a PFN
 range without a single syscall.
+
+Per-event cost (bench/ebpf_program_cost: the kernel's run_time_ns per program, which moves
+far less between rounds than pages per second; bench/ebpf_overhead for the whole cost).
+With the previous version attached alongside (``--together``, 12 rotated rounds), an
+order-0 page now costs 2456 ns in our two programs against 2714 ns before (alloc program
+0.924 of before, free program 0.962; the bare get_stackid() floor: 1980 ns).  The cuts,
+each measured on its own (run_time_ns of a copy of the program with one change, same
+method):
+
+- ``bpf_ktime_get_ns()`` for the owner record's ts: 75 ns per allocation, a third of the
+  record.  The clock is now read once per jiffy and CPU (``bpf_jiffies64()`` is inlined),
+  so ts is CLOCK_MONOTONIC up to one tick (1/HZ) early; page_owner's is exact.  The
+  coarse clock helper is refused to tracing programs.
+- Order-0 allocations and frees (nearly all) take a straight path without the per-CPU
+  loop state; all counters are one per-CPU value per program (one lookup per event, and a
+  raw-tracepoint free nested in the alloc program cannot lose an update); no separate page
+  total per stack (the sum of pages by order), so two atomic adds per event instead of three.
+
+Measured and not kept: per-CPU stack counts (plain adds measured no faster than
+uncontended atomics, and they multiply the array and every refresh's read by the number
+of CPUs); owner records padded to 64 bytes (one cache line each: no faster); each page's
+slot and owner record in one 64-byte entry (no faster to allocate, and frees got slower:
+a cache line per freed page instead of one per eight).
+
+What is left is mostly fixed: bench/ebpf_overhead's ``floorfree`` (the floor plus an empty
+program on ``mm_page_free``) measured 0.971 to 0.998 of the floor's pages per second
+(median of per-round ratios, two runs of 9 and 12 rounds; an ad hoc run of 7 gave 0.964),
+so seeing frees at all takes up to most of the 5 % the overhead goal allows, and the
+owner record (tracker against ``counts``) costs more in pages per second than inside the
+program (probably its 56-byte writes to a per-PFN array evicting the workload's cache
+lines; not measured directly).
 
 Attach: perf tracepoints (``TRACEPOINT_PROBE``, fields from the tracefs format) by
 default.  ``EbpfConfig(raw_tracepoints=True)`` attaches raw tracepoints instead: they
@@ -63,6 +95,7 @@ import ctypes
 import errno
 import mmap
 import os
+import re
 import struct
 import threading
 import time as _time
@@ -84,8 +117,10 @@ NR_ORDERS = 11  # orders 0..10 (MAX_PAGE_ORDER 10 on x86_64); larger ones are co
 MAX_ORDER_PAGES = 1 << (NR_ORDERS - 1)
 ROW_PRESTART = 0xFFFFFFFF
 SLOT_SIZE = 8
-STACK_COUNT_SIZE = 8 + 8 + 4 * NR_ORDERS  # struct stack_count, padded below
+STACK_COUNT_SIZE = 4 + 4 * NR_ORDERS  # struct stack_count: allocations, pages by order
 STACK_COUNT_STRIDE = (STACK_COUNT_SIZE + 7) & ~7
+_STACK_COUNT = struct.Struct(f"<i{NR_ORDERS}i")
+_NONZERO_BYTE = re.compile(rb"[^\x00]")
 
 # Index order of the BPF program's counters (C_* in bpf/pageowner.bpf.c).
 _COUNTER_NAMES = (
@@ -508,9 +543,12 @@ class EbpfSource:
         """The BPF program's counters summed over CPUs, plus live pages without a stack
         (counted, but in no StackStat)."""
         self._check_open()
-        values = {}
-        for index, name in enumerate(_COUNTER_NAMES):
-            values[name] = int(self._counter_table.sum(self._counter_table.Key(index)).value)
+        values = dict.fromkeys(_COUNTER_NAMES, 0)
+        table = self._counter_table
+        for program in (0, 1):  # one entry per BPF program (alloc, free), per CPU
+            for per_cpu in table.getvalue(table.Key(program)):
+                for name, value in zip(_COUNTER_NAMES, per_cpu.n):
+                    values[name] += int(value)
         values[Counters.NO_STACK_PAGES] = self._row_pages(self._row_no_stack) + self._row_pages(
             self._row_stack_full
         )
@@ -534,8 +572,27 @@ class EbpfSource:
         return total
 
     def _row_pages(self, row: int) -> int:
+        """Live base pages of one stack row: the sum of its pages by order."""
         assert self._counts is not None
-        return struct.unpack_from("<q", self._counts, row * STACK_COUNT_STRIDE)[0]
+        return sum(_STACK_COUNT.unpack_from(self._counts, row * STACK_COUNT_STRIDE)[1:])
+
+    def _count_rows(self, first: int, end: int) -> Iterator[tuple[int, tuple[int, ...]]]:
+        """(row, (allocations, pages of order 0, 1, ...)) for the rows in [first, end) with
+        any count not zero: one copy of the mmapped array, and a C-speed search for the next
+        non-zero byte, so the cost follows the live rows, not the table size."""
+        assert self._counts is not None
+        stride = STACK_COUNT_STRIDE
+        data = bytes(self._counts[: end * stride])
+        search = _NONZERO_BYTE.search
+        unpack = _STACK_COUNT.unpack_from
+        position = first * stride
+        while True:
+            found = search(data, position)
+            if found is None:
+                return
+            row = found.start() // stride
+            yield row, unpack(data, row * stride)
+            position = (row + 1) * stride
 
     def stack_of_row(self, row: int) -> Stack:
         """The Stack of a stack row (stack id + 1), symbolised once and cached."""
@@ -562,19 +619,10 @@ class EbpfSource:
 
     def _live_rows(self) -> list[tuple[int, int, int, dict[str, int]]]:
         """(row, pages, allocations, pages by order) for every stack row with live pages."""
-        assert self._counts is not None
-        data = bytes(self._counts[: self._rows * STACK_COUNT_STRIDE])
         rows = []
-        unpack = struct.Struct(f"<qq{NR_ORDERS}i").unpack_from
-        stride = STACK_COUNT_STRIDE
-        words = memoryview(data).cast("q")
-        step = stride // 8
-        for row in range(1, self.config.stack_entries + 1):
-            if words[row * step] == 0:
-                continue
-            values = unpack(data, row * stride)
-            orders = {str(order): n for order, n in enumerate(values[2:]) if n}
-            rows.append((row, values[0], values[1], orders))
+        for row, values in self._count_rows(1, self.config.stack_entries + 1):
+            orders = {str(order): n for order, n in enumerate(values[1:]) if n}
+            rows.append((row, sum(values[1:]), values[0], orders))
         return rows
 
     def snapshot(self) -> Snapshot:
@@ -707,10 +755,7 @@ class EbpfSource:
     def tracked_pages(self) -> int:
         """Live base pages over all stacks and the no-stack rows (a cheap total)."""
         self._check_open()
-        assert self._counts is not None
-        words = memoryview(bytes(self._counts[: self._rows * STACK_COUNT_STRIDE])).cast("q")
-        step = STACK_COUNT_STRIDE // 8
-        return sum(words[row * step] for row in range(1, self._rows))
+        return sum(sum(values[1:]) for _row, values in self._count_rows(1, self._rows))
 
 
 def _without_plumbing(frames: tuple[str, ...]) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
@@ -239,10 +240,14 @@ class PageOwnerApp(App[int]):
 
     @on(SnapshotReady)
     def _on_snapshot(self, message: SnapshotReady) -> None:
-        if self.live.commit(message.prepared):
-            self._show_view()
-        else:
-            self._show_header()
+        try:
+            if self.live.commit(message.prepared):
+                self._show_view()
+            else:
+                self._show_header()
+        except NoMatches:
+            # A worker's snapshot arrived after the main screen was torn down at exit.
+            pass
 
     @on(SourceFailed)
     def _on_source_failed(self, message: SourceFailed) -> None:

@@ -13,14 +13,21 @@ One tick is split in two, following ARCHITECTURE.md's threading advice:
 
 Everything is addressed by stack id: ``index_of(id)`` gives the row a stack is on now, so
 the cursor stays on the same stack across refreshes and re-sorts.
+
+Rankings are ``model.query.rank_lazily``'s: the first ``TOP`` stacks (what the history
+records and what anyone looks at) are sorted each tick, the rest of 100k only when a row
+past them is read.  Once the UI has read past them (the user scrolled far down), each
+following ``sample`` sorts everything on the worker, so the UI thread does not pay for it
+again every tick.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pageowner_tui.model.query import Query, Row, rank, row_of
+from pageowner_tui.model.query import Query, Ranking, Row, rank_lazily, row_of
 from pageowner_tui.model.snapshot import Snapshot
 from pageowner_tui.tui.history import TOP, PagesHistory
 
@@ -36,7 +43,7 @@ class Prepared:
     baseline: Snapshot | None
     query: Query
     keep: str | None
-    ids: list[str]
+    ids: Sequence[str]  # a list, or a Ranking sorted only as far as it is read
 
 
 class LiveView:
@@ -51,7 +58,7 @@ class LiveView:
         self.pending: Prepared | None = None  # newest sample while paused
         self.latest: Snapshot | None = None  # newest sample, paused or not
         self.first_time: float | None = None  # time of the first snapshot seen
-        self.ids: list[str] = []
+        self.ids: Sequence[str] = []
         self._rows: dict[str, Row] = {}
         self._sample_lock = threading.Lock()
         self._last_sampled: Snapshot | None = None
@@ -75,7 +82,10 @@ class LiveView:
         with self._sample_lock:
             fresh = self._last_sampled is not snapshot
             self._last_sampled = snapshot
-        ids = rank(snapshot, query, previous=previous, baseline=baseline, keep=keep)
+        ids = rank_lazily(snapshot, query, previous=previous, baseline=baseline, keep=keep, head=TOP)
+        shown = self.ids
+        if isinstance(ids, Ranking) and isinstance(shown, Ranking) and shown.complete:
+            ids.full()  # the UI reads past the top: sort it all here, not on the UI thread
         snapshot.total_pages  # noqa: B018 - computed (and cached) here, not on the UI thread
         if fresh:
             recorded = ids[:TOP] if keep is None else [*ids[:TOP], keep]
@@ -112,16 +122,17 @@ class LiveView:
             self._set_ids([])
             return
         self._set_ids(
-            rank(
+            rank_lazily(
                 self.current,
                 self.query,
                 previous=self.previous,
                 baseline=self.baseline,
                 keep=self.follow,
+                head=TOP,
             )
         )
 
-    def _set_ids(self, ids: list[str]) -> None:
+    def _set_ids(self, ids: Sequence[str]) -> None:
         self.ids = ids
         self._rows = {}
 
@@ -154,7 +165,7 @@ class LiveView:
         ids = self.ids
         if hint is not None and 0 <= hint < len(ids) and ids[hint] == stack_id:
             return hint
-        try:  # one C-level scan: cheaper than a 100k-entry dict rebuilt every tick
+        try:  # one C-level scan (of the sorted head first): cheaper than a 100k-entry dict
             return ids.index(stack_id)
         except ValueError:
             return None

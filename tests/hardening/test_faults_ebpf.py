@@ -143,23 +143,29 @@ class Pane:
             "echo EXITED $?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo "
             "| tr '\\n' ' '; echo; echo DONE; sleep 600"
         )
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", "160", "-y", "45", command], check=True)
+        self.socket = str(workdir / "tmux.sock")  # a server of its own: no race with other tests' servers
+        self.tmux("new-session", "-d", "-s", self.session, "-x", "160", "-y", "45", command)
         shell = int(self.display("#{pane_pid}"))
         self.pid = wait_for(lambda: _python_child(shell), 30, "the TUI process")
 
+    def tmux(self, *args: str, check: bool = True) -> str:
+        return subprocess.run(["tmux", "-S", self.socket, *args],
+                              capture_output=True, text=True, check=check).stdout
+
     def display(self, fmt: str) -> str:
-        return subprocess.run(["tmux", "display", "-p", "-t", self.session, fmt],
-                              capture_output=True, text=True, check=True).stdout.strip()
+        return self.tmux("display", "-p", "-t", self.session, fmt).strip()
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.session, *keys], check=True)
+        self.tmux("send-keys", "-t", self.session, *keys)
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session],
-                              capture_output=True, text=True, check=True).stdout
+        return self.tmux("capture-pane", "-p", "-t", self.session)
 
     def kill_session(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.session], check=False, capture_output=True)
+        self.tmux("kill-session", "-t", self.session, check=False)
+
+    def kill_server(self) -> None:
+        self.tmux("kill-server", check=False)
 
 
 def _python_child(shell_pid: int) -> int | None:
@@ -209,6 +215,6 @@ def test_tui_leaves_cleanly_on_fault(tmp_path, fault):
         _assert_detached(ids)
         _assert_closed_recording(path, committed)
     finally:
-        pane.kill_session()
+        pane.kill_server()
         if os.path.exists(f"/proc/{pane.pid}"):
             os.kill(pane.pid, signal.SIGKILL)

@@ -320,6 +320,35 @@ def test_recording_with_negative_page_counts_is_refused(tmp_path):
     assert_one_line_error(run_cli("top", str(path)), mentions=str(path))
 
 
+@pytest.mark.parametrize("counts", [["99999999999999999999"], [str((1 << 62) - 1)] * 3])
+def test_recording_a_file_with_counts_beyond_64_bits_is_a_one_line_error(tmp_path, counts):
+    """`record FILE` of a show_stacks file whose counts (or their sum) no 64-bit column holds."""
+    path = tmp_path / "huge_counts.txt"
+    path.write_text("".join(f" f{i}+0x1/0x2\nnr_base_pages: {n}\n\n" for i, n in enumerate(counts)))
+    out = tmp_path / "out.db"
+    assert_one_line_error(run_cli("record", str(path), "-o", str(out)), status=1, mentions=str(out))
+
+
+@pytest.mark.parametrize("found", ["recording-invalid-utf8-schema.db", "recording-sqlite-nomem.db"])
+def test_damaged_recordings_found_by_the_fuzzer_are_refused(tmp_path, found):
+    """Found by fuzz/fuzz_recording_file.py: sqlite3 raised UnicodeDecodeError (a schema
+    that is not UTF-8) and MemoryError (SQLITE_NOMEM for a record claiming an absurd size)."""
+    path = tmp_path / "found.db"
+    path.write_bytes((Path(__file__).parent / "data" / found).read_bytes())
+    assert_one_line_error(run_cli("top", str(path)), mentions=str(path))
+
+
+def test_recording_a_stack_that_is_not_utf8_keeps_it_visible(tmp_path):
+    """A frame with a byte that is not UTF-8 (read as a surrogate) made the writer raise
+    UnicodeEncodeError; it is stored as \\xNN text."""
+    source = tmp_path / "latin1.txt"
+    source.write_bytes(record([b"caf\xe9_alloc+0x1/0x2"]))
+    out = tmp_path / "out.db"
+    assert run_cli("record", str(source), "-o", str(out)).status == 0
+    shown = run_cli("top", str(out))
+    assert shown.status == 0 and "caf\\xe9_alloc+0x1/0x2" in shown.stdout, shown.stdout + shown.stderr
+
+
 def test_recording_claiming_a_newer_schema_says_to_upgrade(tmp_path):
     path = tmp_path / "newer.db"
     _recording(path, frames=1)
@@ -349,6 +378,15 @@ def test_json_with_an_impossible_time_is_refused(tmp_path, time):
     path = tmp_path / "time.json"
     path.write_text('{"schema": "pageowner-top/snapshot", "version": 1, "time": %s, "source": "x", "stacks": []}' % time)
     assert_one_line_error(run_cli("top", str(path)), mentions=str(path))
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_file_of_one_record_cut_short_is_a_one_line_error(tmp_path, compressed):
+    """A truncated copy holding no complete record (found by fuzz/fuzz_load_file.py)."""
+    path = tmp_path / ("cut.txt.gz" if compressed else "cut.txt")
+    data = GOOD[: GOOD.index(b"\n\n")]
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    assert_one_line_error(run_cli("top", str(path)), mentions=f"{path}:1")
 
 
 def test_gzip_cut_short_is_a_one_line_error(tmp_path):

@@ -50,10 +50,12 @@ def test_tui_shows_escapes_from_a_file_as_text(tmp_path, kind):
     (_page_owner_file if kind == "page_owner" else _json_file)(path)
     session = f"pot-esc-{uuid.uuid4().hex[:8]}"
     command = f"cd {tmp_path} && PYTHONPATH={ROOT} {sys.executable} -m pageowner_tui.cli {path}; sleep 600"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "45", command], check=True)
+    socket = str(tmp_path / "tmux.sock")  # a server of its own: no race with other tests' servers
+    subprocess.run(["tmux", "-S", socket, "new-session", "-d", "-s", session, "-x", "160", "-y", "45", command],
+                   check=True)
 
     def tmux(*args: str) -> str:
-        return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+        return subprocess.run(["tmux", "-S", socket, *args], capture_output=True, text=True, check=True).stdout
 
     try:
         title_before = tmux("display", "-p", "-t", session, "#{pane_title}").strip()
@@ -71,5 +73,5 @@ def test_tui_shows_escapes_from_a_file_as_text(tmp_path, kind):
         assert title == title_before
         assert "\\x1b]0;pwned" in screen  # shown, as text
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
 
