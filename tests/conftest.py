@@ -7,6 +7,7 @@ guest-kernel, page_owner_sort and tmux tests must run there, not quietly skip.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,15 @@ FIXTURES = Path(os.environ.get("PAGEOWNER_FIXTURES", ROOT.parent / "shared" / "f
 REAL_612 = FIXTURES / "real-kernel-6.12-512m"
 RUN_GUEST = Path(os.environ.get("PAGEOWNER_RUN_GUEST", ROOT.parent / "shared" / "kernels" / "run-guest"))
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def pytest_configure(config):
+    # Started in the background by a non-interactive shell (`pytest &`, nohup), this process
+    # inherits SIGINT ignored, and so would every command the tests start: the tests that
+    # send SIGINT then wait forever. They test what a user's Ctrl-C does, so give SIGINT
+    # back its default meaning here; children then start with SIGINT at its default.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(hookwrapper=True)
