@@ -32,6 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "  pageowner-top replay leak.db --at 10:05\n"
         "  pageowner-top replay /var/log/show_stacks/    watch a cron job's captures\n"
         "  pageowner-top replay leak.db --list           frames as text, no TUI\n"
+        "\nkeys: space plays/pauses, [ and ] step one frame, Home/End go to the first/last\n"
+        "frame, j jumps to a TIME, d sets the seconds per frame; ? lists every key.\n"
         f"\nTIME: {TIME_SYNTAX}.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -57,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         type=positive_float,
         default=1.0,
         metavar="SECONDS",
-        help="seconds per frame when playing (default: 1; the TUI changes speed live)",
+        help="seconds per frame when playing (default: 1; d in the TUI changes it live)",
     )
     return parser
 

@@ -70,4 +70,6 @@ class TimeTravel(Protocol):
 
     def seek(self, when: float) -> Snapshot: ...  # last frame at or before ``when``
 
+    def seek_index(self, index: int) -> Snapshot: ...  # frame ``index``, clamped to 0..len-1
+
     def step(self, n: int) -> Snapshot: ...  # move n frames (negative: back), clamped

@@ -31,6 +31,7 @@ from pageowner_tui.model.query import SORT_KEYS, FilterError, Query, StackFilter
 from pageowner_tui.model.snapshot import Snapshot
 from pageowner_tui.safe_write import check_output_path
 from pageowner_tui.sources.base import Capabilities, Source, TimeTravel
+from pageowner_tui.sources.replay import resolve_time
 from pageowner_tui.tui import export
 from pageowner_tui.tui import formatting as fmt
 from pageowner_tui.tui.live_view import LiveView, Prepared
@@ -72,8 +73,9 @@ def _recording_writer() -> type | None:
 
 
 class SnapshotReady(Message):
-    def __init__(self, prepared: Prepared) -> None:
+    def __init__(self, prepared: Prepared, *, moved: bool = False) -> None:
         self.prepared = prepared
+        self.moved = moved  # a replay frame the user moved to: shown even while paused
         super().__init__()
 
 
@@ -121,6 +123,13 @@ class PageOwnerApp(App[int]):
         Binding("e", "export", "Export", show=False, tooltip="Write the current view as show_stacks text"),
         Binding("left_square_bracket", "frame(-1)", "Frame back", show=False, tooltip="Replay: one frame back"),
         Binding("right_square_bracket", "frame(1)", "Frame on", show=False, tooltip="Replay: one frame forward"),
+        # Replays only (check_action), and only on the main screen, so that these keys still
+        # move the table (Home/End/j) on a live source and type into prompts.
+        Binding("home", "frame_to(0)", "First frame", show=False, priority=True, tooltip="Replay: the first frame"),
+        Binding("end", "frame_to(-1)", "Last frame", show=False, priority=True,
+                tooltip="Replay: the last frame (a watched folder's newest)"),
+        Binding("j", "jump", "Jump to time", show=False, priority=True,
+                tooltip="Replay: go to a time: 10:05, +5m, -30s, an ISO time, epoch seconds, #N"),
         Binding("R", "record", "Record", show=False, tooltip="Start or stop recording every snapshot to a file"),
         Binding("ctrl+z", "suspend_process", "Suspend", show=False, tooltip="Suspend to the shell (fg resumes)"),
         Binding("q,f10", "quit", "Quit", tooltip="Quit"),
@@ -216,13 +225,20 @@ class PageOwnerApp(App[int]):
         self._sample(advance)
 
     @work(thread=True, exclusive=True, group="sample", exit_on_error=False)
-    def _sample(self, step: int = 0) -> None:
+    def _sample(self, step: int = 0, index: int | None = None, moved: bool = False) -> None:
+        """Read the source: its next snapshot, or, in a replay, the frame ``step`` frames
+        on or frame ``index`` (negative: from the end); ``moved``: the user asked for it."""
         try:
             with self._source_lock:
-                if step and self.time_travel:
-                    before = self.source.position  # type: ignore[attr-defined]
-                    snapshot = self.source.step(step)  # type: ignore[attr-defined]
-                    if self.source.position == before and self.live.current is not None:
+                if (step or index is not None) and self.time_travel:
+                    source = self.source
+                    before = source.position  # type: ignore[attr-defined]
+                    if index is not None:
+                        count = len(source.frame_times())  # type: ignore[attr-defined]
+                        snapshot = source.seek_index(index if index >= 0 else count + index)  # type: ignore[attr-defined]
+                    else:
+                        snapshot = source.step(step)  # type: ignore[attr-defined]
+                    if source.position == before and self.live.current is not None:  # type: ignore[attr-defined]
                         return  # at the first or last frame: nothing new to show
                 else:
                     snapshot = self.source.snapshot()
@@ -230,7 +246,7 @@ class PageOwnerApp(App[int]):
             if recorder is not None:
                 recorder.append(snapshot)  # type: ignore[attr-defined]
             prepared = self.live.sample(snapshot)
-            self.post_message(SnapshotReady(prepared))
+            self.post_message(SnapshotReady(prepared, moved=moved))
         except (UserError, OSError) as exc:
             self.post_message(SourceFailed(str(exc)))
         except Exception as exc:  # noqa: BLE001 - a bug must show, not freeze the view silently
@@ -241,7 +257,7 @@ class PageOwnerApp(App[int]):
     @on(SnapshotReady)
     def _on_snapshot(self, message: SnapshotReady) -> None:
         try:
-            if self.live.commit(message.prepared):
+            if self.live.commit(message.prepared, even_paused=message.moved):
                 self._show_view()
             else:
                 self._show_header()
@@ -460,7 +476,31 @@ class PageOwnerApp(App[int]):
             self._set_message(f"the {self.source.kind} source is live: no frames to step through")
             return
         self._sampling = True
-        self._sample(step)
+        self._sample(step, moved=True)
+
+    def action_frame_to(self, index: int) -> None:
+        self._sampling = True
+        self._sample(index=index, moved=True)
+
+    def action_jump(self) -> None:
+        times = self.source.frame_times()  # type: ignore[attr-defined]
+
+        def check(text: str) -> str | None:
+            try:
+                resolve_time(text, times)
+            except UserError as exc:
+                return str(exc)
+            return None
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.action_frame_to(resolve_time(text, times))
+
+        self.push_screen(
+            PromptScreen("Jump to (10:05, +5m, -30s, 2026-11-26T10:05, epoch seconds, #N)", "",
+                         check=check, prompt_id="jump-prompt"),
+            done,
+        )
 
     # -- panes -----------------------------------------------------------------------
     def action_help(self) -> None:
@@ -482,6 +522,8 @@ class PageOwnerApp(App[int]):
             return self._recording_writer is not None
         if name == "frame":
             return self.time_travel
+        if name in ("frame_to", "jump"):  # priority keys: only a replay's main screen
+            return self.time_travel and len(self.screen_stack) == 1
         return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -98,11 +98,14 @@ class LiveView:
         return prepared
 
     # -- UI thread -------------------------------------------------------------------
-    def commit(self, prepared: Prepared) -> bool:
-        """Show ``prepared``; False (and nothing changes on screen) while paused."""
-        if self.paused:
+    def commit(self, prepared: Prepared, *, even_paused: bool = False) -> bool:
+        """Show ``prepared``; False (and nothing changes on screen) while paused, unless
+        ``even_paused``: a frame the user moved to in a replay is shown, paused or not."""
+        if self.paused and not even_paused:
             self.pending = prepared
             return False
+        if even_paused:
+            self.pending = None  # what the user asked for supersedes what came in meanwhile
         if prepared.snapshot is not self.current:
             self.previous = self.current
             self.current = prepared.snapshot

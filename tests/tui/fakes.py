@@ -148,9 +148,12 @@ class FakeReplay(ScriptedSource):
         self.position = max((n for n, t in enumerate(times) if t <= when), default=0)
         return self._snapshots[self.position]
 
-    def step(self, n: int) -> Snapshot:
-        self.position = max(0, min(self.position + n, len(self._snapshots) - 1))
+    def seek_index(self, index: int) -> Snapshot:
+        self.position = max(0, min(index, len(self._snapshots) - 1))
         return self._snapshots[self.position]
+
+    def step(self, n: int) -> Snapshot:
+        return self.seek_index(self.position + n)
 
 
 async def wait_for(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:

@@ -482,6 +482,56 @@ async def test_replay_frames_step_with_brackets(real_snaps):
         assert app.live.current is real_snaps[0] and app.live.previous is real_snaps[1]
 
 
+async def test_replay_home_end_and_jump_move_through_time_even_while_paused(real_snaps):
+    source = FakeReplay(real_snaps)
+    app = make_app(real_snaps, source=source)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await pilot.press("space")  # playback paused: moving by hand still shows the frame
+        assert app.live.paused
+        await pilot.press("end")
+        await wait_for(pilot, lambda: app.live.current is real_snaps[1], what="the last frame")
+        assert "frame 2/2" in app.query_one("#header").content.plain
+        await pilot.press("home")
+        await wait_for(pilot, lambda: app.live.current is real_snaps[0], what="the first frame")
+        assert "frame 1/2" in app.query_one("#header").content.plain
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: app.live.current is real_snaps[1], what="a step while paused")
+
+        await pilot.press("j")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), what="the jump prompt")
+        await pilot.press(*"#5", "enter")  # not a frame: the prompt stays, saying why
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        assert "frames #0 to #1" in str(app.screen.query_one("#prompt-hint").content)
+        app.screen.query_one(Input).value = ""
+        await pilot.press(*"#0", "enter")
+        await wait_for(pilot, lambda: app.live.current is real_snaps[0], what="the jump to #0")
+        assert not isinstance(app.screen, PromptScreen)
+
+        await pilot.press("slash", "j")  # in a prompt, j and End are typing, not time travel
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), what="the filter prompt")
+        await pilot.press("end", "escape")
+        assert app.live.current is real_snaps[0]
+
+
+async def test_home_end_and_j_move_the_table_on_a_live_source(real_snaps):
+    app = make_app(real_snaps)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        first = app.table.cursor_id
+        await pilot.press("j")
+        await pilot.pause()
+        second = app.table.cursor_id
+        assert second is not None and second != first
+        await pilot.press("end")
+        await pilot.pause()
+        assert app.table.cursor_id == app.live.ids[len(app.live) - 1]
+        await pilot.press("home")
+        await pilot.pause()
+        assert app.table.cursor_id == first
+
+
 async def test_frame_keys_do_nothing_on_a_live_source(real_snaps):
     app = make_app(real_snaps)
     async with app.run_test(size=SIZE) as pilot:
