@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterable
 
 from pageowner_tui.model.query import SORT_KEYS
 
@@ -17,6 +19,13 @@ __all__ = [
 
 SOURCE_KINDS = ("auto", "ebpf", "debugfs", "file")
 DEFAULT_DEBUGFS = "/sys/kernel/debug"
+
+
+def print_warnings(warnings: Iterable[str]) -> None:
+    """What a read left out or repaired (a record cut short, a damaged frame): one line each
+    on stderr, never silent."""
+    for warning in warnings:
+        print(f"pageowner-top: warning: {warning}", file=sys.stderr)
 
 
 def positive_float(text: str) -> float:

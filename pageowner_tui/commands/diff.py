@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from pageowner_tui.commands.common import non_negative_int
+from pageowner_tui.commands.common import non_negative_int, print_warnings
 from pageowner_tui.model.delta import diff
 
 __all__ = ["add_parser", "run", "load_for_diff"]
@@ -48,8 +48,7 @@ def load_for_diff(spec: str):
 
         warnings: list[str] = []
         snapshot = load_snapshot(spec, warnings=warnings)
-        for warning in warnings:
-            print(f"pageowner-top: warning: {warning}", file=sys.stderr)
+        print_warnings(warnings)
         return snapshot
     from pageowner_tui.sources.replay import snapshot_at
 

@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from pageowner_tui.commands.common import add_output_options, add_source_options, positive_float
+from pageowner_tui.commands.common import add_output_options, add_source_options, positive_float, print_warnings
 from pageowner_tui.errors import UserError
 from pageowner_tui.safe_write import check_output_path, open_output
 
@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 what = f"{source.kind} {getattr(source, 'path', '')}".rstrip() + f" at {_when(time.time())}"
                 amount = f"{written.records} allocations, {written.pages} pages"
             _say(f"wrote {args.output}: {fmt} of {what}, {amount}")
+        print_warnings(getattr(source, "warnings", ()))
     finally:
         source.close()
     return 0

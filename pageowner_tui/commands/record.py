@@ -135,4 +135,11 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {args.output}: {writer.frames} frames over {seconds:.1f} s, {size} bytes "
         f"(replay it with 'pageowner-top replay {args.output}')"
     )
+    if writer.breakdowns_dropped:
+        print(
+            f"pageowner-top: warning: {writer.breakdowns_dropped} frames were recorded without their "
+            "per-stack breakdowns (order, gfp, pid, comm, ...): they exceeded what a recording "
+            "frame holds (4 KiB per stack, 64 MiB); their page counts are complete",
+            file=sys.stderr,
+        )
     return 0

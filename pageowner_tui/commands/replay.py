@@ -12,7 +12,7 @@ import argparse
 import datetime as _dt
 import sys
 
-from pageowner_tui.commands.common import positive_float
+from pageowner_tui.commands.common import positive_float, print_warnings
 from pageowner_tui.errors import UserError
 
 __all__ = ["add_parser", "run", "open_replay"]
@@ -103,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     source, banner = open_replay(args)
     try:
-        for warning in source.warnings:
-            print(f"pageowner-top: warning: {warning}", file=sys.stderr)
+        print_warnings(source.warnings)
         if args.at is not None:
             source.seek_index(resolve_time(args.at, source.frame_times(), what=source.path))
         if args.list:

@@ -12,7 +12,7 @@ import json
 import sys
 import time
 
-from pageowner_tui.commands.common import add_query_options, add_source_options, non_negative_int
+from pageowner_tui.commands.common import add_query_options, add_source_options, non_negative_int, print_warnings
 from pageowner_tui.errors import UserError
 from pageowner_tui.model.query import FilterError, Query, StackFilter, view
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                     source.step(1)
             snapshot = source.snapshot()
             if not frame:
-                _print_warnings(source)
+                print_warnings(getattr(source, "warnings", ()))
             rows = view(snapshot, query, previous=previous)
             if args.json:
                 sys.stdout.write(json.dumps(_json_frame(snapshot, rows), separators=(",", ":")) + "\n")
@@ -102,7 +102,3 @@ def _json_frame(snapshot, rows) -> dict:
 
     return json_export.snapshot_object(snapshot, rows)
 
-
-def _print_warnings(source) -> None:
-    for warning in getattr(source, "warnings", ()):
-        print(f"pageowner-top: warning: {warning}", file=sys.stderr)

@@ -61,8 +61,22 @@ def open_input(path: str) -> BinaryIO:
             raise UserError(f"{path} is a directory; give a file") from None
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
     if magic == GZIP_MAGIC:
-        return gzip.GzipFile(filename=path, mode="rb", fileobj=raw)  # type: ignore[return-value]
+        return _GzipInput(raw, path)  # type: ignore[return-value]
     return raw
+
+
+class _GzipInput(gzip.GzipFile):
+    """A gzip reader over a file it also closes (GzipFile leaves a given file open)."""
+
+    def __init__(self, raw: IO[bytes], path: str) -> None:
+        super().__init__(filename=path, mode="rb", fileobj=raw)
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 def read_chunk(f: IO, path: str, size: int) -> bytes | str:
@@ -85,6 +99,7 @@ def read_chunk(f: IO, path: str, size: int) -> bytes | str:
 # our JSON is ~3 times larger per stack.
 MAX_SHOW_STACKS_BYTES = 64 << 20
 MAX_JSON_BYTES = 256 << 20
+MAX_TIME = 2.0**37  # seconds since 1970 (year 6325): a later snapshot time is not a real one
 
 
 def read_limited(f: IO, path: str, limit: int, what: str) -> bytearray:

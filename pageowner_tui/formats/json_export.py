@@ -30,13 +30,12 @@ from typing import Any, TextIO
 from pageowner_tui import __version__
 from pageowner_tui.errors import FormatError
 from pageowner_tui.model.snapshot import PAGE_SIZE, Snapshot, StackStat
-from pageowner_tui.formats.input import MAX_JSON_BYTES, open_input, read_limited
+from pageowner_tui.formats.input import MAX_JSON_BYTES, MAX_TIME, open_input, read_limited
 from pageowner_tui.model.stack import intern_stack
 
 __all__ = ["SCHEMA", "VERSION", "snapshot_object", "write", "dumps", "parse_object", "read", "read_all"]
 
 SCHEMA = "pageowner-top/snapshot"
-MAX_TIME = 2.0**37  # seconds since 1970: year 6325; anything later is not a real capture
 VERSION = 1
 
 

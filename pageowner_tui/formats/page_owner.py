@@ -479,6 +479,11 @@ class _Chunks:
                 self.path, self.line, "an empty line after each record (a record is at most a few KiB)",
                 f"{len(self.tail)} bytes without one",
             )
+        if not self.chunks:  # a copy cut inside its first record: nothing to show
+            raise TruncatedError(
+                self.path, 1, "at least one complete record (an empty line after it)",
+                "only a record cut short",
+            )
         if warnings is None:
             raise TruncatedError(
                 self.path, self.line, "an empty line after the last record (the file was cut short?)",
@@ -766,10 +771,7 @@ def read_snapshot(
                 counts[key] = counts.get(key, 0) + n
             chunks.line += lines
         chunks.finish(warnings)
-        if vocab is None:  # finish() only warned: the one record there is was cut short
-            raise TruncatedError(
-                path, 1, "at least one complete record (an empty line after it)", "only a record cut short"
-            )
+        assert vocab is not None  # finish() raises for a file without a complete record
         return _snapshot_from_counts(counts, vocab, meta=meta, **kwargs)
 
 

@@ -51,6 +51,7 @@ from types import MappingProxyType
 
 from pageowner_tui import __version__
 from pageowner_tui.errors import FormatError, OutputExistsError, UserError
+from pageowner_tui.formats.input import MAX_TIME
 from pageowner_tui.model.snapshot import Snapshot, StackStat
 from pageowner_tui.model.stack import Stack, intern_stack_text
 from pageowner_tui.safe_write import check_output_path
@@ -175,7 +176,14 @@ def encode_counts(
 _DB_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError, MemoryError)
 _INT64 = 1 << 63
 _MAX_COUNT = 1 << 62  # per stack: a change between frames (zigzag-coded) still fits 64 bits
-MAX_TIME = 2.0**37  # seconds since 1970 (year 6325): a later frame time is not a real one
+MAX_BREAKDOWNS_BYTES = 64 << 20  # one frame's breakdowns as JSON, whatever it holds
+
+
+def breakdowns_limit(stacks_known: int) -> int:
+    """The most a frame's breakdowns may take as JSON: 4 KiB per stack the file holds, and
+    64 MiB at most. The reader refuses more (a few KB of zlib can claim gigabytes), so the
+    writer never stores more: a frame above it is recorded without breakdowns."""
+    return min(MAX_BREAKDOWNS_BYTES, 4096 * (stacks_known + 16))
 
 
 def _inflate(blob: bytes, limit: int, what: str) -> bytes:
@@ -305,6 +313,7 @@ class RecordingWriter:
         self._handles: list[int | None] = []  # handle of each row (row id - 1)
         self._prev: dict[int, tuple[int, int]] = {}  # row id -> (pages, allocations)
         self._prev_breakdowns: dict[int, Mapping] = {}
+        self.breakdowns_dropped = 0  # frames recorded without breakdowns (breakdowns_limit)
         self._prev_extra: str | None = None
         self._seq = 0
         self._key = 0
@@ -401,7 +410,8 @@ class RecordingWriter:
             current[row] = (stat_.pages, stat_.allocations)
             if stat_.breakdowns:
                 breakdowns_now[row] = stat_.breakdowns
-        if sum(p for p, _ in current.values()) >= _INT64:
+        total_pages = sum(p for p, _ in current.values())
+        if total_pages >= _INT64:
             raise UserError(f"{self.path}: the snapshot's pages add up to more than 64 bits; "
                             "the input holds counts no kernel reports")
 
@@ -435,12 +445,19 @@ class RecordingWriter:
                 if i not in breakdowns_now and i in current:
                     changed_breakdowns[i] = _EMPTY
         counts = encode_counts(ids, pages, allocs, removed)
+        known = len(handles) + len(new_stacks)
         breakdowns_blob = None
         if changed_breakdowns:
             plain = {str(i): _plain_breakdowns(b) for i, b in changed_breakdowns.items()}
-            breakdowns_blob = zlib.compress(
-                json.dumps(plain, separators=(",", ":"), sort_keys=True).encode(), ZLIB_LEVEL
-            )
+            text = json.dumps(plain, separators=(",", ":"), sort_keys=True)
+            if len(text) > breakdowns_limit(known):
+                # More than a reader accepts: this frame clears every row's breakdowns
+                # (stale ones would be shown as current) and the next frame sends them anew.
+                self.breakdowns_dropped += 1
+                plain = {str(i): {} for i in sorted(set(self._prev_breakdowns) & set(current))}
+                text = json.dumps(plain, separators=(",", ":"), sort_keys=True)
+                breakdowns_now = {}
+            breakdowns_blob = zlib.compress(text.encode(), ZLIB_LEVEL) if plain else None
         extra_text = json.dumps(_frame_extra(snapshot), separators=(",", ":"), sort_keys=True)
         extra = extra_text if keyframe or extra_text != self._prev_extra else None
         size = len(counts) + len(breakdowns_blob or b"") + len(extra or "")
@@ -453,8 +470,8 @@ class RecordingWriter:
                     seq,
                     snapshot.time,
                     seq if keyframe else self._key,
-                    len(handles) + len(new_stacks),
-                    sum(p for p, _ in current.values()),
+                    known,
+                    total_pages,
                     len(current),
                     counts,
                     breakdowns_blob,
@@ -773,11 +790,11 @@ class Recording:
             # Columns of at most 8 bytes per entry; entries (set or removed) at most the stacks.
             ids, pages, allocs, removed = decode_counts(counts, _HEADER.size + 32 * (known + 1))
             changed_breakdowns = (
-                _checked_breakdowns(json.loads(_inflate(breakdowns, (64 << 10) * (known + 16), "breakdowns")))
+                _checked_breakdowns(json.loads(_inflate(breakdowns, breakdowns_limit(known), "breakdowns")))
                 if breakdowns else {}
             )
             extra_obj = _checked_extra(json.loads(extra)) if extra is not None else None
-        except (zlib.error, ValueError, struct.error, RecursionError) as exc:
+        except (zlib.error, ValueError, struct.error, RecursionError, MemoryError) as exc:
             raise FormatError(self.path, None, f"frame {seq} decodable", str(exc)) from None
         return ids, pages, allocs, removed, changed_breakdowns, extra_obj
 
@@ -799,7 +816,7 @@ class Recording:
         by_row = {}
         for i, row in enumerate(ids):
             b = breakdowns.get(str(row))
-            by_row[row] = self._stat(row, pages[i], allocs[i], _frozen(b) if b else _EMPTY)
+            by_row[row] = self._stat(row, pages[i], allocs[i], b or _EMPTY)
         return _State(seq, by_row, extra or {})
 
     def _apply_delta(self, state: _State, seq: int) -> None:
@@ -811,7 +828,7 @@ class Recording:
             old = by_row.get(row)
             b = breakdowns.get(str(row))
             if old is None:
-                by_row[row] = self._stat(row, pages[i], allocs[i], _frozen(b) if b else _EMPTY)
+                by_row[row] = self._stat(row, pages[i], allocs[i], b or _EMPTY)
             else:
                 if old.pages + pages[i] < 0 or old.allocations + allocs[i] < 0:
                     raise FormatError(self.path, None, f"frame {seq}: counts of 0 or more",
@@ -821,14 +838,14 @@ class Recording:
                     pages=old.pages + pages[i],
                     allocations=old.allocations + allocs[i],
                     handle=old.handle,
-                    breakdowns=old.breakdowns if b is None else (_frozen(b) if b else _EMPTY),
+                    breakdowns=old.breakdowns if b is None else (b or _EMPTY),
                 )
         for key, b in breakdowns.items():
             row = int(key)
             if row in by_row and row not in ids:
                 old = by_row[row]
                 by_row[row] = StackStat(
-                    old.stack, old.pages, old.allocations, old.handle, _frozen(b) if b else _EMPTY
+                    old.stack, old.pages, old.allocations, old.handle, b or _EMPTY
                 )
         state.seq = seq
         state.by_row = by_row
@@ -858,10 +875,6 @@ class Recording:
         self.close()
 
 
-def _frozen(breakdowns: Mapping[str, Mapping[str, int]]) -> Mapping[str, Mapping[str, int]]:
-    return MappingProxyType({name: MappingProxyType(dict(v)) for name, v in breakdowns.items()})
-
-
 def _uri_path(path: str) -> str:
     from urllib.parse import quote
 
@@ -886,8 +899,11 @@ def _checked_breakdowns(obj: object) -> dict:
         raise ValueError("breakdowns are not an object")
     out = {}
     for row, breakdowns in obj.items():
-        if not (row.isascii() and row.isdigit() and isinstance(breakdowns, dict)):
-            raise ValueError(f"breakdowns of row {row!r} are not an object")
+        # A stack row as the writer writes it: 1 to 10 digits, no leading zero.
+        if not (row.isascii() and row.isdigit() and len(row) <= 10 and row[0] != "0"):
+            raise ValueError(f"breakdowns name {row[:20]!r}, which is not a stack row")
+        if not isinstance(breakdowns, dict):
+            raise ValueError(f"breakdowns of row {row} are not an object")
         out[row] = {}
         for name, values in breakdowns.items():
             if not isinstance(values, dict) or not all(type(v) is int for v in values.values()):

@@ -435,7 +435,7 @@ class Ranking(Sequence[str]):
     or comparing gives exactly what ``rank`` gives; ``complete`` says whether that happened.
     """
 
-    __slots__ = ("_head", "_length", "_complete", "_full", "_may_contain")
+    __slots__ = ("_head", "_length", "_complete", "_full", "_may_contain", "read_past_head")
 
     def __init__(
         self,
@@ -451,6 +451,9 @@ class Ranking(Sequence[str]):
         # A cheap "certainly not ranked" test, so that looking up a stack that went away
         # does not sort everything; None when only the full ranking can tell.
         self._may_contain = may_contain
+        # Whether a reader took an entry past the head by position (a view scrolled down):
+        # the next tick's ranking is then worth sorting whole ahead of time.
+        self.read_past_head = False
 
     @property
     def head(self) -> list[str]:
@@ -481,11 +484,15 @@ class Ranking(Sequence[str]):
             start, stop, step = index.indices(self._length)
             if step == 1 and stop <= len(head):
                 return head[start:stop]
+            self.read_past_head = True
             return self.full()[index]
         if index < 0:
             index += self._length
+            if index < 0:
+                raise IndexError("ranking index out of range")
         if 0 <= index < len(head):
             return head[index]
+        self.read_past_head = True
         return self.full()[index]
 
     def index(self, value: str, start: int = 0, stop: int | None = None) -> int:

@@ -220,6 +220,8 @@ class PageOwnerApp(App[int]):
         # A source slower than the interval must not be read by two threads at once.
         if self._sampling:
             return
+        if self.time_travel and self.live.paused:
+            return  # a paused replay shows the frame the user moved to; nothing to read
         self._sampling = True
         advance = 1 if self.time_travel and not self.live.paused and self.live.latest is not None else 0
         self._sample(advance)
@@ -242,10 +244,12 @@ class PageOwnerApp(App[int]):
                         return  # at the first or last frame: nothing new to show
                 else:
                     snapshot = self.source.snapshot()
-            recorder = self.recorder
-            if recorder is not None:
-                recorder.append(snapshot)  # type: ignore[attr-defined]
-            prepared = self.live.sample(snapshot)
+                # Under the lock too: a key's move and a timer tick may run at once, and
+                # the recording and the view's history take snapshots in order.
+                recorder = self.recorder
+                if recorder is not None:
+                    recorder.append(snapshot)  # type: ignore[attr-defined]
+                prepared = self.live.sample(snapshot)
             self.post_message(SnapshotReady(prepared, moved=moved))
         except (UserError, OSError) as exc:
             self.post_message(SourceFailed(str(exc)))

@@ -84,8 +84,8 @@ class LiveView:
             self._last_sampled = snapshot
         ids = rank_lazily(snapshot, query, previous=previous, baseline=baseline, keep=keep, head=TOP)
         shown = self.ids
-        if isinstance(ids, Ranking) and isinstance(shown, Ranking) and shown.complete:
-            ids.full()  # the UI reads past the top: sort it all here, not on the UI thread
+        if isinstance(ids, Ranking) and isinstance(shown, Ranking) and shown.read_past_head:
+            ids.full()  # the view is scrolled past the top: sort it all here, not on the UI thread
         snapshot.total_pages  # noqa: B018 - computed (and cached) here, not on the UI thread
         if fresh:
             recorded = ids[:TOP] if keep is None else [*ids[:TOP], keep]

@@ -132,3 +132,15 @@ def test_sniff_says_when_given_page_owner_sort_output(tmp_path):
 def test_sniff_missing_file(tmp_path):
     with pytest.raises(UserError, match="no such file"):
         sniff(str(tmp_path / "missing"))
+
+
+def test_a_gzip_input_closes_the_file_under_it(tmp_path):
+    """GzipFile leaves a file it was given open: reading many .gz captures (a watched
+    folder) would leak a descriptor each."""
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(b"hello"))
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        with open_input(str(path)) as f:
+            assert f.read() == b"hello"
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -390,3 +390,28 @@ def test_checkpoints_give_the_same_frames_in_any_order(tmp_path, real):
         for index in order:
             same(rec.frame(index), snapshots[index])
         assert len(rec._checkpoints) > 2  # the path under test was taken
+
+
+def test_breakdowns_too_large_for_a_frame_are_dropped_not_left_stale(tmp_path):
+    """A frame whose breakdowns exceed what a reader accepts (4 KiB per stack) is recorded
+    with every row's breakdowns cleared, never with the previous frame's shown as current;
+    the next frame that fits carries them again."""
+    stacks = [intern_stack_text(f" f{i}+0x1/0x2\n") for i in range(3)]
+
+    def frame(when: float, pids: int) -> Snapshot:
+        stats = [StackStat(stack, 10 + i, breakdowns={Breakdown.PID: {str(p): 1 for p in range(pids)}})
+                 for i, stack in enumerate(stacks)]
+        return Snapshot.from_stats(stats, source="debugfs", time=when)
+
+    path = str(tmp_path / "big.db")
+    with RecordingWriter(path, source="debugfs", interval=1.0, keyframe_every=100) as writer:
+        writer.append(frame(1.0, 2))
+        writer.append(frame(2.0, 20_000))  # ~3 x 20,000 x 12 bytes of JSON: over 3 x 4 KiB + 64 KiB
+        writer.append(frame(3.0, 3))
+        assert writer.breakdowns_dropped == 1
+    with Recording(path) as rec:
+        first, dropped, last = (rec.frame(i) for i in range(3))
+    assert all(dict(s.breakdowns) == {Breakdown.PID: {"0": 1, "1": 1}} for s in first.stacks.values())
+    assert all(not s.breakdowns for s in dropped.stacks.values())
+    assert [s.pages for s in dropped.stacks.values()] == [10, 11, 12]
+    assert all(dict(s.breakdowns) == {Breakdown.PID: {"0": 1, "1": 1, "2": 1}} for s in last.stacks.values())

@@ -11,6 +11,7 @@ reading it whole would fail the test.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import sqlite3
 import zlib
@@ -290,6 +291,27 @@ def test_recording_with_a_zlib_bomb_is_refused_in_bounded_memory(tmp_path, cli_b
     bounded(run, cli_baseline_rss)
 
 
+def test_recording_with_a_breakdowns_bomb_is_refused_in_bounded_memory(tmp_path, cli_baseline_rss):
+    """Breakdowns JSON may take 4 KiB per stack the file holds: 3 stacks here, so a blob
+    that inflates to 256 MiB of (valid-looking) JSON is refused while inflating."""
+    path = tmp_path / "breakdowns-bomb.db"
+    _recording(path, frames=1)
+    _rewrite_frame(path, 0, breakdowns=_deflate(b" ", 256 << 20))
+    run = run_cli("top", str(path), timeout=180)
+    assert "breakdowns expands beyond" in assert_one_line_error(run, mentions=str(path))
+    bounded(run, cli_baseline_rss)
+
+
+@pytest.mark.parametrize("row", ["9" * 5000, "007", "-1", "1e3"], ids=["5000 digits", "007", "-1", "1e3"])
+def test_recording_with_breakdowns_of_a_row_that_cannot_be_is_refused(tmp_path, row):
+    """A 5000-digit row once escaped as int()'s digit-limit ValueError."""
+    path = tmp_path / "rows.db"
+    _recording(path, frames=1)
+    _rewrite_frame(path, 0, breakdowns=zlib.compress(json.dumps({row: {"order": {"0": 1}}}).encode()))
+    message = assert_one_line_error(run_cli("top", str(path)), mentions=str(path))
+    assert "breakdowns name" in message
+
+
 @pytest.mark.parametrize("value", [None, 42, b"\x00binary", 1.5])
 def test_recording_with_a_stack_that_is_not_text_is_refused(tmp_path, value):
     path = tmp_path / "stack_type.db"
@@ -387,6 +409,31 @@ def test_a_file_of_one_record_cut_short_is_a_one_line_error(tmp_path, compressed
     data = GOOD[: GOOD.index(b"\n\n")]
     path.write_bytes(gzip.compress(data) if compressed else data)
     assert_one_line_error(run_cli("top", str(path)), mentions=f"{path}:1")
+
+
+@pytest.mark.parametrize("keep_records", [False, True])
+def test_one_record_cut_short_is_the_same_error_with_or_without_records(tmp_path, keep_records):
+    """`export` keeps records, `top` does not: both refuse the file the same way (with
+    records kept it used to give an empty snapshot and a warning)."""
+    from pageowner_tui.errors import TruncatedError
+    from pageowner_tui.formats import page_owner
+
+    path = tmp_path / "cut.txt"
+    path.write_bytes(GOOD[: GOOD.index(b"\n\n")])
+    warnings: list[str] = []
+    with pytest.raises(TruncatedError, match="only a record cut short"):
+        page_owner.read_snapshot(str(path), keep_records=keep_records, warnings=warnings)
+    assert run_cli("export", str(path), "-f", "page_owner", "-o", str(tmp_path / "out.txt")).status == 2
+
+
+@pytest.mark.parametrize("fmt", ["page_owner", "show_stacks", "json"])
+def test_export_reports_a_last_record_cut_short(tmp_path, fmt):
+    """Every export of a cut copy says what it left out (it used to say nothing)."""
+    path = tmp_path / "cut.txt"
+    path.write_bytes(GOOD + GOOD[: GOOD.index(b"\n\n")])
+    run = run_cli("export", str(path), "-f", fmt, "-o", str(tmp_path / "out"))
+    assert run.status == 0, run.stderr
+    assert "warning:" in run.stderr and "the last record is incomplete" in run.stderr, run.stderr
 
 
 def test_gzip_cut_short_is_a_one_line_error(tmp_path):

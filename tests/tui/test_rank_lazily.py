@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -69,6 +71,9 @@ def test_head_only_is_sorted_until_read_past():
     assert not ranking.complete  # reading the head sorted nothing more
     assert "f" * 16 not in ranking and not ranking.complete  # unknown id: no full sort
     assert ranking[2500] == expected[2500] and ranking.complete
+    assert ranking[-len(expected)] == expected[0]
+    with pytest.raises(IndexError):
+        ranking[-len(expected) - 1]
 
 
 def test_keys_too_equal_for_a_cut_off_rank_everything():
@@ -78,7 +83,7 @@ def test_keys_too_equal_for_a_cut_off_rank_everything():
 
 
 def test_live_view_sorts_everything_on_the_worker_once_the_ui_read_past_the_top():
-    snaps = synthetic_series(30_000, 3, seed=3)
+    snaps = synthetic_series(30_000, 5, seed=3)
     live = LiveView()
     live.commit(live.sample(snaps[0]))
     assert isinstance(live.ids, Ranking) and not live.ids.complete
@@ -91,8 +96,14 @@ def test_live_view_sorts_everything_on_the_worker_once_the_ui_read_past_the_top(
     assert isinstance(prepared.ids, Ranking) and prepared.ids.complete
     live.commit(prepared)
     expected = rank(snaps[2], previous=snaps[1])
-    assert live.ids == expected
-    assert live.index_of(expected[-1]) == len(expected) - 1
+    assert live.index_of(expected[-1]) == len(expected) - 1  # by value: not a positional read
+    assert live.ids[:5] == expected[:5]  # the user went back to the top (Home)
+    again = live.sample(snaps[3])
+    assert isinstance(again.ids, Ranking) and not again.ids.complete  # lazy again: not sticky
+    live.commit(again)
+    assert live.index_of("f" * 16) is None  # a stack that went away: no full sort either
+    assert not live.sample(snaps[4]).ids.complete
+    assert live.ids == rank(snaps[3], previous=snaps[2])  # comparing reads everything
 
 
 def test_rank_lazily_order_does_not_depend_on_snapshot_order():
