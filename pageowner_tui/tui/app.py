@@ -72,6 +72,17 @@ def _recording_writer() -> type | None:
     return RecordingWriter
 
 
+def _new_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a new export or recording file (None: it can)."""
+    if not path.strip():
+        return "type a file name"
+    try:
+        check_output_path(path.strip(), force=False)
+    except UserError as exc:
+        return str(exc).replace("; use --force to replace it", "; choose another name")
+    return None
+
+
 class SnapshotReady(Message):
     def __init__(self, prepared: Prepared, *, moved: bool = False) -> None:
         self.prepared = prepared
@@ -635,15 +646,6 @@ class PageOwnerApp(App[int]):
             self._set_message("nothing to export yet: no snapshot")
             return
 
-        def check(path: str) -> str | None:
-            if not path.strip():
-                return "type a file name"
-            try:
-                check_output_path(path.strip(), force=False)
-            except UserError as exc:
-                return str(exc).replace("; use --force to replace it", "; choose another name")
-            return None
-
         def done(path: str | None) -> None:
             if path is not None:
                 self._export(path.strip())
@@ -654,7 +656,7 @@ class PageOwnerApp(App[int]):
                 "writes page_owner text for page_owner_sort; anything else show_stacks text)",
                 self._default_name(".show_stacks.txt"),
                 hint="an existing file is never replaced",
-                check=check,
+                check=_new_file_problem,
                 prompt_id="export-prompt",
             ),
             done,
@@ -690,13 +692,6 @@ class PageOwnerApp(App[int]):
             self._show_header()
             return
 
-        def check(path: str) -> str | None:
-            try:
-                check_output_path(path.strip(), force=False)
-            except UserError as exc:
-                return str(exc).replace("; use --force to replace it", "; choose another name")
-            return None
-
         def done(path: str | None) -> None:
             if path is None:
                 return
@@ -715,7 +710,7 @@ class PageOwnerApp(App[int]):
             self._show_header()
 
         self.push_screen(
-            PromptScreen("Record every snapshot to", self._default_name(".db"), check=check, prompt_id="record-prompt"),
+            PromptScreen("Record every snapshot to", self._default_name(".db"), check=_new_file_problem, prompt_id="record-prompt"),
             done,
         )
 

@@ -556,6 +556,17 @@ async def test_record_key_writes_a_recording(real_snaps, tmp_path, monkeypatch):
         await tick(pilot, app, 1)
         await pilot.press("R")
         assert app.recorder is None
+        before = (tmp_path / "rec.db").read_bytes()
+        await pilot.press("R")  # the same name again: refused, the recording kept
+        await type_prompt(pilot, "rec.db")
+        assert isinstance(app.screen, PromptScreen)
+        assert "exists; choose another name" in str(app.screen.query_one("#prompt-hint").content)
+        app.screen.query_one(Input).value = "  "
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "type a file name" in str(app.screen.query_one("#prompt-hint").content)
+        await pilot.press("escape")
+        assert app.recorder is None and (tmp_path / "rec.db").read_bytes() == before
     recording = Recording(str(tmp_path / "rec.db"))
     assert len(recording) == 1
     assert set(recording.frame(0).stacks) == set(real_snaps[1].stacks)
