@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from pageowner_tui.formats import show_stacks
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / ".venv" / "bin" / "pageowner-top"
-
-
-def run(*args, check=True, **kw):
-    proc = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=120, **kw)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
-    return proc
+from .command import BIN, ROOT, run
 
 
 @pytest.fixture(scope="module")

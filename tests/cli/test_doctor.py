@@ -2,12 +2,10 @@
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / ".venv" / "bin" / "pageowner-top"
+from .command import BIN
 
 
 def test_doctor_as_root_on_this_machine():

@@ -6,22 +6,13 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from pageowner_tui.formats import show_stacks
 from pageowner_tui.formats.recording import Recording
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / ".venv" / "bin" / "pageowner-top"
-
-
-def run(*args, check=True, **kw):
-    proc = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=180, **kw)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
-    return proc
+from .command import BIN, run
 
 
 def one_line_error(proc, status):

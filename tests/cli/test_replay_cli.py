@@ -7,25 +7,15 @@ import dataclasses
 import datetime as dt
 import json
 import sqlite3
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from pageowner_tui.formats import collapsed, json_export, show_stacks
 from pageowner_tui.formats.recording import RecordingWriter
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / ".venv" / "bin" / "pageowner-top"
+from .command import run
+
 T0 = dt.datetime(2026, 1, 15, 10, 0, 0).timestamp()
-
-
-def run(*args, check=True, **kw):
-    proc = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=180,
-                          stdin=subprocess.DEVNULL, **kw)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
-    return proc
 
 
 def one_line_error(proc, status):
